@@ -1,0 +1,1 @@
+"""Operators: stateful, chunk-invariant processors."""

@@ -1,0 +1,5 @@
+"""Sinks: where results go."""
+
+from .memory import MemorySink
+
+__all__ = ["MemorySink"]

@@ -1,0 +1,610 @@
+"""Executing a validated graph on anyio.
+
+One task per node; edges are bounded memory object streams, so a slow consumer
+stops its producer (backpressure by construction). Light nodes run inline on the
+event loop; heavy ones run in a worker thread, handed every queued item at once so
+that the thread hop (150-300 us) is paid per batch, never per item.
+
+Fast path: an item is passed with ``send_nowait``/``receive_nowait`` and the task
+only awaits when a buffer is full or empty (plus a checkpoint every
+``_CHECKPOINT_EVERY`` items for fairness and cancellation).
+
+Failure: the first exception in any node is recorded as a :class:`NodeError` (node
+name and stream position), the whole graph is cancelled, every sink writes what it
+had already received and closes, and the error is raised to the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+from anyio import WouldBlock
+from anyio.abc import CancelScope, ObjectReceiveStream, ObjectSendStream
+
+from ._exceptions import NodeError
+from ._items import (
+    EOS,
+    AudioChunk,
+    Bound,
+    Event,
+    Item,
+    VideoFrame,
+    describe_position,
+    item_end_time,
+    item_time,
+)
+from ._merge import Merger, MergeInput
+from ._nodes import Operator, Sink, Source
+from ._stats import NodeStats, RunStats
+
+if TYPE_CHECKING:
+    from ._graph import Graph, Plan
+
+__all__ = ["EventTap", "execute"]
+
+_CHECKPOINT_EVERY = 64
+_SOURCE_BATCH = 16
+_SAMPLE_EVERY_S = 0.05
+_KIND_TYPES: dict[str, type] = {"audio": AudioChunk, "video": VideoFrame, "events": Event}
+
+SendList = list[ObjectSendStream[object]]
+
+
+class EventTap(Sink):
+    """Internal sink behind ``graph.events()``: forwards events to the consumer."""
+
+    accepts = frozenset({"events"})
+
+    def __init__(self, send: ObjectSendStream[Any]) -> None:
+        self.send = send
+
+    def write(self, item: Item) -> None:  # pragma: no cover - awrite is used
+        raise RuntimeError("EventTap is written asynchronously")
+
+    async def awrite(self, item: Item) -> None:
+        await self.send.send(item)
+
+
+class _Context:
+    """Shared state of one run: the first error and the scope to cancel."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.scope: CancelScope | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+def _first_error(exc: BaseException) -> Exception | None:
+    """The first ordinary exception in ``exc`` (unwrapping exception groups), if any."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_error(inner)
+            if found is not None:
+                return found
+        return None
+    return exc if isinstance(exc, Exception) else None
+
+
+def _position(item: object) -> tuple[str, float | None]:
+    if isinstance(item, (AudioChunk, VideoFrame, Event)):
+        return describe_position(item), float(item_time(item))
+    return describe_position(item), None
+
+
+class _Runner:
+    """Runs one node."""
+
+    def __init__(
+        self,
+        name: str,
+        obj: Any,
+        stats: NodeStats,
+        ctx: _Context,
+        inputs: list[MergeInput],
+        outputs: dict[str, SendList],
+        *,
+        ordered: bool,
+        needs_bounds: bool,
+        capacity: int,
+        max_skew: Fraction,
+        max_batch: int,
+    ) -> None:
+        self.name = name
+        self.obj = obj
+        self.stats = stats
+        self.ctx = ctx
+        self.inputs = inputs
+        self.outputs = outputs
+        self.needs_bounds = needs_bounds
+        self.max_batch = max_batch
+        self.current: object = None  # item being handled, for error positions
+        self.last: object = None  # last data item seen, for media time
+        self.started = 0.0
+        self.ended = 0.0
+        self._since_checkpoint = 0
+        self._merger_args = (ordered, capacity, max_skew)
+        self.merger: Merger | None = None
+        self._bounds_sent: dict[str, Fraction] = {}
+        # type -> list of send streams; a declared port with no consumer maps to [].
+        self.route: dict[type, SendList] = {}
+        for port, sends in outputs.items():
+            kind_type = _KIND_TYPES.get(port)
+            if kind_type is not None:
+                self.route[kind_type] = sends
+
+    # -- queue depth ------------------------------------------------------------------
+    def queue_depth(self) -> int:
+        depth = 0
+        for inp in self.inputs:
+            depth += inp.recv.statistics().current_buffer_used + len(inp.buf)
+        return depth
+
+    # -- input ------------------------------------------------------------------------
+    async def _next(self) -> tuple[str, object]:
+        if self.merger is not None:
+            got = self.merger.get_nowait()
+            if got is not None:
+                return got
+            t0 = time.perf_counter()
+            result = await self.merger.get()
+            self.stats.wait_in_s += time.perf_counter() - t0
+            self._since_checkpoint = 0
+            return result
+        inp = self.inputs[0]
+        try:
+            return inp.port, inp.recv.receive_nowait()
+        except WouldBlock:
+            t0 = time.perf_counter()
+            try:
+                item = await inp.recv.receive()
+            except anyio.EndOfStream:
+                item = await self._upstream_closed()
+            self.stats.wait_in_s += time.perf_counter() - t0
+            self._since_checkpoint = 0
+            return inp.port, item
+        except anyio.EndOfStream:
+            return inp.port, await self._upstream_closed()
+
+    async def _upstream_closed(self) -> object:
+        """The upstream closed its edge without sending EOS: it failed or was cancelled.
+
+        The graph is being cancelled; let that land here rather than flushing.
+        """
+        await anyio.lowlevel.checkpoint()
+        if self.ctx.error is not None:
+            await anyio.sleep_forever()  # pragma: no cover - cancellation lands first
+        raise RuntimeError(f"an upstream of {self.name!r} closed its edge without end of stream")
+
+    def _next_nowait(self) -> tuple[str, object] | None:
+        """The next item if one is queued, for batching heavy nodes."""
+        if self.merger is not None:
+            return self.merger.get_nowait()
+        inp = self.inputs[0]
+        try:
+            return inp.port, inp.recv.receive_nowait()
+        except (WouldBlock, anyio.EndOfStream):
+            return None
+
+    # -- output -----------------------------------------------------------------------
+    async def _send(self, sends: SendList, item: object) -> None:
+        for s in sends:
+            try:
+                s.send_nowait(item)
+            except WouldBlock:
+                t0 = time.perf_counter()
+                await s.send(item)
+                self.stats.wait_out_s += time.perf_counter() - t0
+                self._since_checkpoint = 0
+
+    async def _emit(self, outs: list[Item], frontier: Fraction | None) -> None:
+        route = self.route
+        for o in outs:
+            sends = route.get(type(o))
+            if sends is None:
+                sends = self._route_slow(o)
+            if sends:
+                await self._send(sends, o)
+        self.stats.items_out += len(outs)
+        if self.needs_bounds and frontier is not None:
+            produced = {type(o) for o in outs} if outs else set()
+            await self._send_bounds(frontier, produced)
+
+    def _route_slow(self, o: object) -> SendList:
+        for kind_type, sends in self.route.items():
+            if isinstance(o, kind_type):
+                return sends
+        declared = ", ".join(self.outputs) or "none"
+        raise TypeError(
+            f"produced a {type(o).__name__} but its declared outputs are: {declared}"
+        )
+
+    async def _send_bounds(self, frontier: Fraction, produced: set[type]) -> None:
+        op: Operator | None = self.obj if isinstance(self.obj, Operator) else None
+        bound = op.bound(frontier) if op is not None else frontier
+        for port, sends in self.outputs.items():
+            if not sends or _KIND_TYPES.get(port) in produced:
+                continue
+            last = self._bounds_sent.get(port)
+            if last is None or bound > last:
+                self._bounds_sent[port] = bound
+                await self._send(sends, Bound(bound))
+
+    async def _finish_outputs(self) -> None:
+        for sends in self.outputs.values():
+            for s in sends:
+                try:
+                    await s.send(EOS)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    pass
+                s.close()
+
+    async def _maybe_checkpoint(self) -> None:
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= _CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            await anyio.lowlevel.checkpoint()
+
+    # -- running ----------------------------------------------------------------------
+    async def run(self) -> None:
+        self.started = time.perf_counter()
+        try:
+            if len(self.inputs) > 1:
+                ordered, capacity, max_skew = self._merger_args
+                self.merger = Merger(
+                    self.name, self.inputs, ordered=ordered, capacity=capacity, max_skew=max_skew
+                )
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._merger_readers)
+                    await self._main()
+            else:
+                await self._main()
+        except BaseException as raised:
+            exc = _first_error(raised)
+            if exc is None:
+                raise  # cancellation, KeyboardInterrupt...
+            if isinstance(exc, NodeError):
+                self.ctx.fail(exc)
+                return
+            position, t = _position(self.current)
+            if self.current is EOS and self.last is not None:
+                position = f"end of stream (after {describe_position(self.last)})"
+            error = NodeError(self.name, position, exc, t)
+            error.__cause__ = exc
+            self.ctx.fail(error)
+        finally:
+            for inp in self.inputs:
+                inp.recv.close()
+            for sends in self.outputs.values():
+                for s in sends:
+                    s.close()
+            self.ended = time.perf_counter()
+            self.stats.finished = True
+
+    async def _merger_readers(self) -> None:
+        assert self.merger is not None
+        await self.merger.run_readers()
+
+    async def _main(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class _SourceRunner(_Runner):
+    async def _main(self) -> None:
+        source: Source = self.obj
+        stats = self.stats
+        ports = [p for p, sends in self.outputs.items() if sends]
+        try:
+            if source.blocking:
+                await anyio.to_thread.run_sync(source.open, ports)
+            else:
+                source.open(ports)
+            while True:
+                t0 = time.perf_counter()
+                batch = await source.aread(_SOURCE_BATCH)
+                stats.process_s += time.perf_counter() - t0
+                if not batch:
+                    break
+                for port, item in batch:
+                    self.current = item
+                    sends = self.outputs.get(port)
+                    if sends:
+                        await self._send(sends, item)
+                    stats.items_out += 1
+                self.last = batch[-1][1]
+                await self._maybe_checkpoint()
+            self.current = EOS
+            await self._finish_outputs()
+        finally:
+            source.close()
+
+
+class _OperatorRunner(_Runner):
+    async def _main(self) -> None:
+        op: Operator = self.obj
+        stats = self.stats
+        multi = len(op.input_ports) > 1
+        process = op.process
+        process_port = op.process_port
+        op.reset()
+        while True:
+            port, item = await self._next()
+            if op.heavy and item is not EOS and type(item) is not Bound:
+                pending = await self._run_heavy_batch((port, item), multi)
+                if pending is None:
+                    continue
+                port, item = pending
+            if item is EOS:
+                await self._flush()
+                return
+            if type(item) is Bound:
+                if self.needs_bounds:
+                    await self._send_bounds(item.time, set())
+                continue
+            self.current = item
+            t0 = time.perf_counter()
+            outs = process_port(port, item) if multi else process(item)  # type: ignore[arg-type]
+            stats.process_s += time.perf_counter() - t0
+            stats.items_in += 1
+            self.last = item
+            if outs or self.needs_bounds:
+                await self._emit(outs, item_time(item) if self.needs_bounds else None)  # type: ignore[arg-type]
+            await self._maybe_checkpoint()
+
+    async def _flush(self) -> None:
+        op: Operator = self.obj
+        self.current = EOS
+        t0 = time.perf_counter()
+        outs = await anyio.to_thread.run_sync(op.flush) if op.heavy else op.flush()
+        self.stats.process_s += time.perf_counter() - t0
+        await self._emit(outs, None)
+        await self._finish_outputs()
+
+    async def _run_heavy_batch(
+        self, first: tuple[str, object], multi: bool
+    ) -> tuple[str, object] | None:
+        """Process ``first`` and every data item queued behind it in one thread hop.
+
+        Returns the control item (EOS or a bound) that ended the batch, if any.
+        """
+        batch: list[tuple[str, Any]] = [first]
+        pending: tuple[str, object] | None = None
+        while len(batch) < self.max_batch:
+            nxt = self._next_nowait()
+            if nxt is None:
+                break
+            if nxt[1] is EOS or type(nxt[1]) is Bound:
+                pending = nxt
+                break
+            batch.append(nxt)
+        t0 = time.perf_counter()
+        outs = await anyio.to_thread.run_sync(self._process_batch, batch, multi)
+        self.stats.process_s += time.perf_counter() - t0
+        self.stats.items_in += len(batch)
+        self.last = batch[-1][1]
+        await self._emit(outs, item_time(self.last) if self.needs_bounds else None)  # type: ignore[arg-type]
+        return pending
+
+    def _process_batch(self, batch: list[tuple[str, Any]], multi: bool) -> list[Item]:
+        op: Operator = self.obj
+        outs: list[Item] = []
+        for port, item in batch:
+            self.current = item
+            outs.extend(op.process_port(port, item) if multi else op.process(item))
+        return outs
+
+
+class _SinkRunner(_Runner):
+    async def _main(self) -> None:
+        sink: Sink = self.obj
+        stats = self.stats
+        awrite = getattr(sink, "awrite", None)
+        failed = True
+        try:
+            if sink.heavy:
+                await anyio.to_thread.run_sync(sink.open)
+            else:
+                sink.open()
+            ended = False
+            while not ended:
+                _, item = await self._next()
+                if item is EOS:
+                    break
+                if type(item) is Bound:
+                    continue
+                t0 = time.perf_counter()
+                if awrite is not None:
+                    self.current = item
+                    await awrite(item)
+                    written = 1
+                elif sink.heavy:
+                    batch: list[Any] = [item]
+                    while len(batch) < self.max_batch:
+                        nxt = self._next_nowait()
+                        if nxt is None:
+                            break
+                        if nxt[1] is EOS:
+                            ended = True
+                            break
+                        if type(nxt[1]) is not Bound:
+                            batch.append(nxt[1])
+                    await anyio.to_thread.run_sync(self._write_batch, batch)
+                    item = batch[-1]
+                    written = len(batch)
+                else:
+                    self.current = item
+                    sink.write(item)  # type: ignore[arg-type]
+                    written = 1
+                stats.process_s += time.perf_counter() - t0
+                stats.items_in += written
+                self.last = item
+                await self._maybe_checkpoint()
+            self.current = EOS
+            failed = False
+        finally:
+            self._close(sink, failed, awrite is not None)
+
+    def _write_batch(self, batch: list[Item]) -> None:
+        sink: Sink = self.obj
+        for item in batch:
+            self.current = item
+            sink.write(item)
+
+    def _close(self, sink: Sink, failed: bool, is_tap: bool) -> None:
+        """Save what already arrived (unless this sink itself failed), then close."""
+        error = self.ctx.error
+        if failed and not is_tap and (error is None or getattr(error, "node", None) != self.name):
+            try:
+                for item in self._drain():
+                    sink.write(item)
+                    self.stats.items_in += 1
+                    self.last = item
+            except Exception as exc:  # the sink is broken too; report the first error
+                self.ctx.fail(NodeError(self.name, "saving results after a failure", exc))
+        try:
+            sink.close(error)
+        except Exception as exc:
+            failure = NodeError(self.name, "close", exc)
+            failure.__cause__ = exc
+            self.ctx.fail(failure)
+
+    def _drain(self) -> list[Item]:
+        if self.merger is not None:
+            items = [item for _, item in self.merger.drain()]
+        else:
+            items = []
+        for inp in self.inputs:
+            while True:
+                try:
+                    item = inp.recv.receive_nowait()
+                except (WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    break
+                if item is EOS:
+                    break
+                if type(item) is not Bound:
+                    items.append(item)  # type: ignore[arg-type]
+        return items
+
+
+def _snapshot(
+    runners: dict[str, _Runner], plan: Plan, t_start: float, finished: bool
+) -> RunStats:
+    now = time.perf_counter()
+    nodes: dict[str, NodeStats] = {}
+    media = 0.0
+    duration: float | None = 0.0
+    for name in plan.order:
+        r = runners[name]
+        s = r.stats
+        if r.last is not None:
+            s.media_s = float(item_end_time(r.last))  # type: ignore[arg-type]
+        if r.started:
+            s.wall_s = (r.ended or now) - r.started
+        nodes[name] = s
+        if s.role == "source":
+            media = max(media, s.media_s)
+            d = r.obj.duration
+            duration = None if d is None or duration is None else max(duration, float(d))
+    latency = max(
+        (float(plan.path_latency[n]) for n in plan.order if plan.nodes[n].role == "sink"),
+        default=0.0,
+    )
+    return RunStats(
+        nodes=nodes,
+        wall_s=now - t_start,
+        media_s=media,
+        duration_s=duration or None,
+        latency_s=latency,
+        finished=finished,
+    )
+
+
+async def execute(
+    plan: Plan,
+    graph: Graph,
+    *,
+    progress: Callable[[RunStats], None] | None = None,
+    progress_interval: float = 0.25,
+) -> RunStats:
+    """Run ``plan`` to completion and return its statistics (see module docs)."""
+    ctx = _Context()
+    inputs: dict[str, list[MergeInput]] = {n: [] for n in plan.order}
+    outputs: dict[str, dict[str, SendList]] = {
+        n: {port: [] for port in plan.out_specs.get(n, {})} for n in plan.order
+    }
+    for e in plan.edges:
+        assert e.src_port is not None
+        send, recv = anyio.create_memory_object_stream[object](e.buffer_size)
+        outputs[e.src][e.src_port].append(send)
+        inputs[e.dst].append(MergeInput(e.dst_port, e.src, recv))
+
+    runners: dict[str, _Runner] = {}
+    for name in plan.order:
+        entry = plan.nodes[name]
+        stats = NodeStats(
+            name=name,
+            role=entry.role,
+            kind=type(entry.obj).__name__,
+            latency_s=float(plan.latency[name]),
+            path_latency_s=float(plan.path_latency[name]),
+        )
+        cls = {"source": _SourceRunner, "operator": _OperatorRunner, "sink": _SinkRunner}[
+            entry.role
+        ]
+        runners[name] = cls(
+            name,
+            entry.obj,
+            stats,
+            ctx,
+            inputs[name],
+            outputs[name],
+            ordered=name not in plan.unordered,
+            needs_bounds=name in plan.needs_bounds,
+            capacity=graph.buffer_size,
+            max_skew=graph.max_skew,
+            max_batch=graph.max_batch,
+        )
+
+    t_start = time.perf_counter()
+
+    async def sampler() -> None:
+        next_progress = 0.0
+        while True:
+            for r in runners.values():
+                if r.inputs and not r.stats.finished:
+                    depth = r.queue_depth()
+                    r.stats.queue_depth = depth
+                    if depth > r.stats.max_queue_depth:
+                        r.stats.max_queue_depth = depth
+            if progress is not None and time.perf_counter() >= next_progress:
+                next_progress = time.perf_counter() + progress_interval
+                try:
+                    progress(_snapshot(runners, plan, t_start, False))
+                except Exception as exc:
+                    ctx.fail(NodeError("<progress callback>", "progress report", exc))
+            await anyio.sleep(_SAMPLE_EVERY_S)
+
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(sampler)
+        async with anyio.create_task_group() as tg:
+            ctx.scope = tg.cancel_scope
+            for r in runners.values():
+                tg.start_soon(r.run, name=f"mediastream node {r.name}")
+        outer.cancel_scope.cancel()
+
+    stats = _snapshot(runners, plan, t_start, True)
+    if progress is not None and ctx.error is None:
+        progress(stats)
+    if ctx.error is not None:
+        raise ctx.error
+    return stats
