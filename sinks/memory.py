@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 
-from stream import AudioChunk, Event, Item, Sink, StreamSpec, VideoFrame
+from stream import AudioChunk, AudioSpec, Event, Item, Sink, StreamSpec, VideoFrame
 
 __all__ = ["MemorySink"]
 
@@ -64,9 +65,9 @@ class MemorySink(Sink):
         """
         chunks = self.chunks
         if not chunks:
-            channels = self.spec.channels if self.spec is not None and self.spec.kind == "audio" else 1  # type: ignore[union-attr]
+            channels = self.spec.channels if isinstance(self.spec, AudioSpec) else 1
             return np.zeros((channels, 0), np.float32)
-        for a, b in zip(chunks, chunks[1:]):
+        for a, b in itertools.pairwise(chunks):
             if b.start != a.end:
                 raise ValueError(f"audio chunks are not contiguous: {a.end} then {b.start}")
         return np.concatenate([c.data for c in chunks], axis=1)

@@ -61,6 +61,9 @@ class IncompatibleInputError(MediaStreamError, ValueError):
         super().__init__(message)
         self.port = port
 
+    def __reduce__(self) -> tuple[type[IncompatibleInputError], tuple[str, str | None]]:
+        return type(self), (str(self), self.port)
+
 
 class MediaError(MediaStreamError):
     """Reading or writing media failed."""
@@ -87,7 +90,8 @@ class NodeError(MediaStreamError):
             48000 Hz)"``, ``"end of stream"``, ...).
         time: the stream time in seconds, when known.
 
-    The original exception is chained as ``__cause__``.
+    The original exception is chained as ``__cause__``. Pickles (errors cross process
+    boundaries when graphs run on Ray) when the cause does.
     """
 
     def __init__(
@@ -99,3 +103,9 @@ class NodeError(MediaStreamError):
         self.cause = cause
         detail = str(cause) or type(cause).__name__
         super().__init__(f"node {node!r} failed at {position}: {type(cause).__name__}: {detail}")
+        self.__cause__ = cause
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[NodeError], tuple[str, str, BaseException, float | None]]:
+        return type(self), (self.node, self.position, self.cause, self.time)

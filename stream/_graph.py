@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import TracebackType
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -21,7 +22,7 @@ from ._stats import RunStats
 __all__ = ["EventStream", "Graph", "NodeRef", "PortRef"]
 
 Role = Literal["source", "operator", "sink"]
-Node = Union[Source, Operator, Sink]
+Node = Source | Operator | Sink
 ProgressCallback = Callable[[RunStats], None]
 
 
@@ -151,9 +152,7 @@ class Graph:
         elif isinstance(node, Sink):
             role = "sink"
         else:
-            raise GraphError(
-                f"cannot add {type(node).__name__}: not a Source, Operator or Sink"
-            )
+            raise GraphError(f"cannot add {type(node).__name__}: not a Source, Operator or Sink")
         if any(entry.obj is node for entry in self._nodes.values()):
             raise GraphError(f"this {type(node).__name__} object is already in the graph")
         if name is None:
@@ -228,7 +227,7 @@ class Graph:
         """Connect nodes one after the other; returns the last one."""
         if len(nodes) < 2:
             raise GraphError("chain needs at least two nodes")
-        for a, b in zip(nodes, nodes[1:]):
+        for a, b in itertools.pairwise(nodes):
             self.connect(a, b)
         return NodeRef(self._split(nodes[-1])[0])
 
@@ -282,10 +281,10 @@ class Graph:
         nodes = dict(self._nodes)
         edges = [Edge(e.src, e.src_port, e.dst, e.dst_port, e.buffer_size) for e in self._edges]
         unordered: set[str] = set()
-        for tap_name, (tap, feeders) in (extra_sinks or {}).items():
+        for tap_name, (tap, tapped) in (extra_sinks or {}).items():
             nodes[tap_name] = NodeEntry(tap_name, tap, "sink")
             unordered.add(tap_name)
-            for f in feeders:
+            for f in tapped:
                 edges.append(Edge(f, "events", tap_name, "in", self.buffer_size))
         order = self._topological_order(nodes, edges)
 
@@ -338,9 +337,7 @@ class Graph:
                 except IncompatibleInputError as exc:
                     port = exc.port or next(iter(by_port))
                     ups = " and ".join(repr(u) for u in feeders.get(port, [])) or "its upstream"
-                    raise StreamMismatchError(
-                        f"{ups} -> {name!r} (input {port!r}): {exc}"
-                    ) from exc
+                    raise StreamMismatchError(f"{ups} -> {name!r} (input {port!r}): {exc}") from exc
                 specs: dict[str, StreamSpec] = {}
                 for s in outs:
                     if not isinstance(s, (AudioSpec, VideoSpec, EventSpec)):
@@ -364,9 +361,7 @@ class Graph:
             path_latency[name] = latency[name] + max(path_latency[e.src] for e in incoming[name])
 
         # Nodes whose outputs reach an ordered join must send timestamp bounds.
-        joins = {
-            n for n in nodes if len(incoming[n]) > 1 and n not in unordered
-        }
+        joins = {n for n in nodes if len(incoming[n]) > 1 and n not in unordered}
         needs_bounds: set[str] = set()
         for name in reversed(order):
             if any(e.dst in joins or e.dst in needs_bounds for e in outgoing[name]):
@@ -538,6 +533,13 @@ class EventStream:
         self._tg.cancel_scope.cancel()  # a consumer that stops early stops the graph
         try:
             return await self._tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The runner hands its error over instead of raising it, so a group here
+            # only wraps the consumer's own exception (a NodeError from _iterate, a
+            # break-out error, a cancellation): let that one propagate unwrapped.
+            if exc is not None and all(e is exc for e in group.exceptions):
+                return False
+            raise
         finally:
             self._recv.close()
 

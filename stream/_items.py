@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final, Generic, TypeVar, Union
+from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -63,8 +64,17 @@ class AudioChunk:
                 "AudioChunk.data must be a float32 array shaped (channels, frames); "
                 f"got dtype {dtype} shape {shape}"
             )
-        if self.sample_rate <= 0:
-            raise ValueError(f"AudioChunk.sample_rate must be positive, got {self.sample_rate}")
+        rate, start = self.sample_rate, self.start
+        if (type(rate) is not int and not isinstance(rate, numbers.Integral)) or (
+            type(start) is not int and not isinstance(start, numbers.Integral)
+        ):
+            # Exact times are Fraction(start, sample_rate): floats would fail much later.
+            raise TypeError(
+                "AudioChunk.sample_rate (Hz) and start (frames) must be ints, "
+                f"got {rate!r} and {start!r}"
+            )
+        if rate <= 0:
+            raise ValueError(f"AudioChunk.sample_rate must be positive, got {rate}")
 
     @property
     def channels(self) -> int:
@@ -195,9 +205,7 @@ class Event(Generic[P]):
             raise ValueError(f"Event {self.kind!r}: end {self.end} is before start {self.start}")
 
     @classmethod
-    def from_frames(
-        cls, kind: str, start: int, end: int, sample_rate: int, payload: P
-    ) -> Event[P]:
+    def from_frames(cls, kind: str, start: int, end: int, sample_rate: int, payload: P) -> Event[P]:
         """An event timed in audio frames at ``sample_rate`` Hz."""
         return cls(kind, start, end, Fraction(1, sample_rate), payload)
 
@@ -265,7 +273,7 @@ class Bound:
     time: Fraction
 
 
-Item = Union[AudioChunk, VideoFrame, Event[Any]]
+Item = AudioChunk | VideoFrame | Event[Any]
 """A data item: what operators process and sinks write."""
 
 

@@ -17,12 +17,14 @@ Unordered merges release items in arrival order (used by ``graph.events()``).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import anyio
-from anyio.abc import ObjectReceiveStream
+import anyio.lowlevel
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._exceptions import NodeError
 from ._items import EOS, Bound, Item, describe_position, item_time
@@ -36,7 +38,7 @@ class MergeInput:
 
     port: str
     upstream: str
-    recv: ObjectReceiveStream[object]
+    recv: MemoryObjectReceiveStream[object]
     buf: deque[tuple[Fraction, Item]] = field(default_factory=deque)
     bound: Fraction | None = None
     ended: bool = False
@@ -84,7 +86,14 @@ class Merger:
             try:
                 item = await recv.receive()
             except anyio.EndOfStream:
-                item = EOS
+                # Closed without end of stream: the upstream failed or was cancelled, and
+                # so is this node; do not mistake it for the end of that input.
+                await anyio.lowlevel.checkpoint()
+                if anyio.current_effective_deadline() == -math.inf:
+                    await anyio.sleep_forever()  # pragma: no cover - cancellation lands first
+                raise RuntimeError(
+                    f"{inp.upstream!r} closed its edge to {self.node!r} without end of stream"
+                ) from None
             if item is EOS:
                 inp.ended = True
                 self._notify()
@@ -205,13 +214,16 @@ class Merger:
             finally:
                 self._getter_waiting = False
 
-    def drain(self) -> list[tuple[str, Item]]:
-        """Everything buffered, in time order (used to save results after a failure)."""
-        out: list[tuple[Fraction, int, str, Item]] = []
-        for i, inp in enumerate(self.inputs):
-            out.extend((t, i, inp.port, item) for t, item in inp.buf)
+    def drain_by_input(self) -> list[list[Item]]:
+        """Everything buffered, per input in arrival order (to save results after a failure).
+
+        An unordered merge keeps one arrival queue: it is returned with the first input.
+        """
+        out: list[list[Item]] = []
+        for inp in self.inputs:
+            out.append([item for _, item in inp.buf])
             inp.buf.clear()
-        out.sort(key=lambda x: (x[0], x[1]))
-        arrivals = list(self._arrivals)
-        self._arrivals.clear()
-        return arrivals + [(port, item) for _, _, port, item in out]
+        if self._arrivals and out:
+            out[0][:0] = [item for _, item in self._arrivals]
+            self._arrivals.clear()
+        return out

@@ -135,7 +135,9 @@ class Operator(abc.ABC):
             if isinstance(first, AudioChunk):
                 spec = AudioSpec(first.sample_rate, first.channels)
             elif isinstance(first, VideoFrame):
-                spec = VideoSpec(first.width, first.height, first.pixel_format, None, first.time_base)
+                spec = VideoSpec(
+                    first.width, first.height, first.pixel_format, None, first.time_base
+                )
             else:
                 spec = EventSpec()
         if len(self.input_ports) != 1:

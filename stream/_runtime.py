@@ -11,11 +11,16 @@ only awaits when a buffer is full or empty (plus a checkpoint every
 
 Failure: the first exception in any node is recorded as a :class:`NodeError` (node
 name and stream position), the whole graph is cancelled, every sink writes what it
-had already received and closes, and the error is raised to the caller.
+had already received and closes with that error, and the error is raised to the
+caller. A sink that failed itself gets nothing more before its close. Errors that only
+follow from the first (a send into an edge whose consumer was cancelled) are not
+errors. Cancelled from outside, every sink closes with the cancellation as its error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -24,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-from anyio import WouldBlock
-from anyio.abc import CancelScope, ObjectReceiveStream, ObjectSendStream
+from anyio import CancelScope, WouldBlock
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._exceptions import NodeError
 from ._items import (
@@ -39,7 +44,7 @@ from ._items import (
     item_end_time,
     item_time,
 )
-from ._merge import Merger, MergeInput
+from ._merge import MergeInput, Merger
 from ._nodes import Operator, Sink, Source
 from ._stats import NodeStats, RunStats
 
@@ -53,7 +58,7 @@ _SOURCE_BATCH = 16
 _SAMPLE_EVERY_S = 0.05
 _KIND_TYPES: dict[str, type] = {"audio": AudioChunk, "video": VideoFrame, "events": Event}
 
-SendList = list[ObjectSendStream[object]]
+SendList = list[MemoryObjectSendStream[object]]
 
 
 class EventTap(Sink):
@@ -61,7 +66,7 @@ class EventTap(Sink):
 
     accepts = frozenset({"events"})
 
-    def __init__(self, send: ObjectSendStream[Any]) -> None:
+    def __init__(self, send: MemoryObjectSendStream[Any]) -> None:
         self.send = send
 
     def write(self, item: Item) -> None:  # pragma: no cover - awrite is used
@@ -78,11 +83,16 @@ class _Context:
         self.error: BaseException | None = None
         self.scope: CancelScope | None = None
 
-    def fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> BaseException:
+        """Record ``exc`` unless an error was recorded first; cancel the graph.
+
+        Returns the error the run will raise (the first one).
+        """
         if self.error is None:
             self.error = exc
         if self.scope is not None:
             self.scope.cancel()
+        return self.error
 
 
 def _first_error(exc: BaseException) -> Exception | None:
@@ -130,6 +140,7 @@ class _Runner:
         self.max_batch = max_batch
         self.current: object = None  # item being handled, for error positions
         self.last: object = None  # last data item seen, for media time
+        self.closing = False  # in the node's close(), for error positions
         self.started = 0.0
         self.ended = 0.0
         self._since_checkpoint = 0
@@ -182,7 +193,7 @@ class _Runner:
         The graph is being cancelled; let that land here rather than flushing.
         """
         await anyio.lowlevel.checkpoint()
-        if self.ctx.error is not None:
+        if self.ctx.error is not None or anyio.current_effective_deadline() == -math.inf:
             await anyio.sleep_forever()  # pragma: no cover - cancellation lands first
         raise RuntimeError(f"an upstream of {self.name!r} closed its edge without end of stream")
 
@@ -225,9 +236,7 @@ class _Runner:
             if isinstance(o, kind_type):
                 return sends
         declared = ", ".join(self.outputs) or "none"
-        raise TypeError(
-            f"produced a {type(o).__name__} but its declared outputs are: {declared}"
-        )
+        raise TypeError(f"produced a {type(o).__name__} but its declared outputs are: {declared}")
 
     async def _send_bounds(self, frontier: Fraction, produced: set[type]) -> None:
         op: Operator | None = self.obj if isinstance(self.obj, Operator) else None
@@ -243,10 +252,8 @@ class _Runner:
     async def _finish_outputs(self) -> None:
         for sends in self.outputs.values():
             for s in sends:
-                try:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await s.send(EOS)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    pass
                 s.close()
 
     async def _maybe_checkpoint(self) -> None:
@@ -254,6 +261,32 @@ class _Runner:
         if self._since_checkpoint >= _CHECKPOINT_EVERY:
             self._since_checkpoint = 0
             await anyio.lowlevel.checkpoint()
+
+    # -- failures ---------------------------------------------------------------------
+    def _where(self) -> tuple[str, float | None]:
+        """Where in the stream this node is, for an error message: position and seconds."""
+        if self.closing:
+            return f"close, after {describe_position(self.current)}", None
+        position, t = _position(self.current)
+        if self.current is EOS and self.last is not None:
+            position = f"end of stream (after {describe_position(self.last)})"
+        return position, t
+
+    def _fail(self, exc: Exception) -> BaseException:
+        """Record that this node failed with ``exc`` (first error wins) and cancel the graph.
+
+        Returns the error the run will raise.
+        """
+        if isinstance(exc, NodeError):
+            return self.ctx.fail(exc)
+        position, t = self._where()
+        return self.ctx.fail(NodeError(self.name, position, exc, t))  # exc is its __cause__
+
+    def media_end(self) -> Fraction | None:
+        """The furthest media time this node has seen, seconds."""
+        if self.last is None:
+            return None
+        return item_end_time(self.last)  # type: ignore[arg-type]
 
     # -- running ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -273,15 +306,13 @@ class _Runner:
             exc = _first_error(raised)
             if exc is None:
                 raise  # cancellation, KeyboardInterrupt...
-            if isinstance(exc, NodeError):
-                self.ctx.fail(exc)
-                return
-            position, t = _position(self.current)
-            if self.current is EOS and self.last is not None:
-                position = f"end of stream (after {describe_position(self.last)})"
-            error = NodeError(self.name, position, exc, t)
-            error.__cause__ = exc
-            self.ctx.fail(error)
+            if isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError)) and (
+                self.ctx.error is not None or anyio.current_effective_deadline() == -math.inf
+            ):
+                # A consumer closed its edge because it failed (already recorded) or was
+                # cancelled: this node is being cancelled too, it did not fail.
+                await anyio.sleep_forever()
+            self._fail(exc)  # a no-op if this node already recorded it
         finally:
             for inp in self.inputs:
                 inp.recv.close()
@@ -293,30 +324,66 @@ class _Runner:
 
     async def _merger_readers(self) -> None:
         assert self.merger is not None
-        await self.merger.run_readers()
+        try:
+            await self.merger.run_readers()
+        except BaseException as raised:
+            # Record it before the cancellation reaches this node's main task, so that
+            # a sink closing there is told about the error.
+            exc = _first_error(raised)
+            if exc is not None:
+                self._fail(exc)
+            raise
 
     async def _main(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
 class _SourceRunner(_Runner):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reading = False  # in open() or read(), for error positions
+        self.latest: dict[str, object] = {}  # last item per port, for media time
+
+    def _where(self) -> tuple[str, float | None]:
+        if self.reading and not self.closing:
+            # read() failed: the position is just after the last item delivered.
+            if self.last is None:
+                return describe_position(None), None
+            end = self.media_end()
+            return (
+                f"the read after {describe_position(self.last)}",
+                None if end is None else float(end),
+            )
+        return super()._where()
+
+    def media_end(self) -> Fraction | None:
+        # Ports interleave (a demuxer's video lags its audio): the furthest of them.
+        ends = [item_end_time(item) for item in self.latest.values()]  # type: ignore[arg-type]
+        return max(ends) if ends else None
+
     async def _main(self) -> None:
         source: Source = self.obj
         stats = self.stats
         ports = [p for p, sends in self.outputs.items() if sends]
+        latest = self.latest
+        failure: BaseException | None = None
         try:
+            self.reading = True
             if source.blocking:
                 await anyio.to_thread.run_sync(source.open, ports)
             else:
                 source.open(ports)
             while True:
+                self.reading = True
                 t0 = time.perf_counter()
                 batch = await source.aread(_SOURCE_BATCH)
                 stats.process_s += time.perf_counter() - t0
+                self.reading = False
                 if not batch:
                     break
                 for port, item in batch:
                     self.current = item
+                    latest[port] = item
                     sends = self.outputs.get(port)
                     if sends:
                         await self._send(sends, item)
@@ -325,8 +392,21 @@ class _SourceRunner(_Runner):
                 await self._maybe_checkpoint()
             self.current = EOS
             await self._finish_outputs()
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
-            source.close()
+            self.closing = True
+            try:
+                source.close()
+            except Exception as exc:
+                if failure is None:
+                    raise  # the run was fine until close(): that is the error
+                # Keep the first error; do not let this one replace it.
+                first = _first_error(failure) or self.ctx.error
+                if first is not None:
+                    first.add_note(f"{self.name}: close() also failed: {exc!r}")
+            self.closing = False
 
 
 class _OperatorRunner(_Runner):
@@ -409,7 +489,7 @@ class _SinkRunner(_Runner):
         sink: Sink = self.obj
         stats = self.stats
         awrite = getattr(sink, "awrite", None)
-        failed = True
+        raised: BaseException | None = None
         try:
             if sink.heavy:
                 await anyio.to_thread.run_sync(sink.open)
@@ -450,9 +530,11 @@ class _SinkRunner(_Runner):
                 self.last = item
                 await self._maybe_checkpoint()
             self.current = EOS
-            failed = False
+        except BaseException as exc:
+            raised = exc
+            raise
         finally:
-            self._close(sink, failed, awrite is not None)
+            self._close(sink, raised, awrite is not None)
 
     def _write_batch(self, batch: list[Item]) -> None:
         sink: Sink = self.obj
@@ -460,30 +542,42 @@ class _SinkRunner(_Runner):
             self.current = item
             sink.write(item)
 
-    def _close(self, sink: Sink, failed: bool, is_tap: bool) -> None:
-        """Save what already arrived (unless this sink itself failed), then close."""
-        error = self.ctx.error
-        if failed and not is_tap and (error is None or getattr(error, "node", None) != self.name):
-            try:
-                for item in self._drain():
-                    sink.write(item)
-                    self.stats.items_in += 1
-                    self.last = item
-            except Exception as exc:  # the sink is broken too; report the first error
-                self.ctx.fail(NodeError(self.name, "saving results after a failure", exc))
+    def _close(self, sink: Sink, raised: BaseException | None, is_tap: bool) -> None:
+        """Save what already arrived (unless this sink itself failed), then close.
+
+        ``close(error)`` gets the error the run raises: this sink's own failure, another
+        node's, or the cancellation that stopped the graph; ``None`` after a clean run.
+        """
+        own = _first_error(raised) if raised is not None else None
+        error: BaseException | None
+        if own is not None:
+            # This sink failed (open/write): record it now, so that close() is told,
+            # and write nothing more into it.
+            error = self._fail(own)
+        else:
+            error = self.ctx.error or raised
+            if raised is not None and not is_tap:
+                try:
+                    for item in self._drain():
+                        self.current = item
+                        sink.write(item)
+                        self.stats.items_in += 1
+                        self.last = item
+                except Exception as exc:  # the sink is broken too; report the first error
+                    error = self._fail(exc)
+        self.closing = True
         try:
             sink.close(error)
         except Exception as exc:
-            failure = NodeError(self.name, "close", exc)
-            failure.__cause__ = exc
-            self.ctx.fail(failure)
+            self._fail(exc)
+        self.closing = False
 
     def _drain(self) -> list[Item]:
-        if self.merger is not None:
-            items = [item for _, item in self.merger.drain()]
-        else:
-            items = []
-        for inp in self.inputs:
+        """Items that reached this sink but were not written yet, in merge order."""
+        buffered = self.merger.drain_by_input() if self.merger is not None else None
+        keyed: list[tuple[Fraction, int, Item]] = []
+        for i, inp in enumerate(self.inputs):
+            items: list[Item] = list(buffered[i]) if buffered is not None else []
             while True:
                 try:
                     item = inp.recv.receive_nowait()
@@ -493,12 +587,14 @@ class _SinkRunner(_Runner):
                     break
                 if type(item) is not Bound:
                     items.append(item)  # type: ignore[arg-type]
-        return items
+            if len(self.inputs) == 1:
+                return items
+            keyed.extend((item_time(item), i, item) for item in items)
+        keyed.sort(key=lambda k: (k[0], k[1]))  # stable: each input keeps its order
+        return [item for _, _, item in keyed]
 
 
-def _snapshot(
-    runners: dict[str, _Runner], plan: Plan, t_start: float, finished: bool
-) -> RunStats:
+def _snapshot(runners: dict[str, _Runner], plan: Plan, t_start: float, finished: bool) -> RunStats:
     now = time.perf_counter()
     nodes: dict[str, NodeStats] = {}
     media = 0.0
@@ -506,8 +602,9 @@ def _snapshot(
     for name in plan.order:
         r = runners[name]
         s = r.stats
-        if r.last is not None:
-            s.media_s = float(item_end_time(r.last))  # type: ignore[arg-type]
+        end = r.media_end()
+        if end is not None:
+            s.media_s = float(end)
         if r.started:
             s.wall_s = (r.ended or now) - r.started
         nodes[name] = s
@@ -602,9 +699,12 @@ async def execute(
                 tg.start_soon(r.run, name=f"mediastream node {r.name}")
         outer.cancel_scope.cancel()
 
-    stats = _snapshot(runners, plan, t_start, True)
+    result = _snapshot(runners, plan, t_start, True)
     if progress is not None and ctx.error is None:
-        progress(stats)
+        try:
+            progress(result)
+        except Exception as exc:
+            ctx.fail(NodeError("<progress callback>", "progress report", exc))
     if ctx.error is not None:
         raise ctx.error
-    return stats
+    return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import ClassVar, Union
+from typing import ClassVar
 
 __all__ = ["AudioSpec", "EventSpec", "StreamSpec", "VideoSpec"]
 
@@ -59,4 +59,4 @@ class EventSpec:
         return "events (" + ", ".join(sorted(self.kinds)) + ")"
 
 
-StreamSpec = Union[AudioSpec, VideoSpec, EventSpec]
+StreamSpec = AudioSpec | VideoSpec | EventSpec

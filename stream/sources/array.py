@@ -39,7 +39,9 @@ class ArraySource(Source):
 
     blocking = False
 
-    def __init__(self, items: Iterable[Item] | Callable[[], Iterable[Item]], spec: StreamSpec) -> None:
+    def __init__(
+        self, items: Iterable[Item] | Callable[[], Iterable[Item]], spec: StreamSpec
+    ) -> None:
         self._items = items
         self._spec = spec
         self._port = spec.kind
@@ -59,16 +61,21 @@ class ArraySource(Source):
             data = data[np.newaxis, :]
         if data.ndim != 2:
             raise ParameterError(
-                f"ArraySource.audio: samples must be (channels, frames) or 1-D, got shape {data.shape}"
+                "ArraySource.audio: samples must be (channels, frames) or 1-D, "
+                f"got shape {data.shape}"
             )
         if not np.issubdtype(data.dtype, np.floating):
             raise ParameterError(
                 f"ArraySource.audio: samples must be floating point in [-1, 1], got {data.dtype}"
             )
         if int(sample_rate) != sample_rate or sample_rate <= 0:
-            raise ParameterError(f"ArraySource.audio: sample_rate must be a positive int (Hz), got {sample_rate}")
+            raise ParameterError(
+                f"ArraySource.audio: sample_rate must be a positive int (Hz), got {sample_rate}"
+            )
         if chunk_frames < 1:
-            raise ParameterError(f"ArraySource.audio: chunk_frames must be >= 1, got {chunk_frames}")
+            raise ParameterError(
+                f"ArraySource.audio: chunk_frames must be >= 1, got {chunk_frames}"
+            )
         data = data.astype(np.float32, copy=False)
         channels, total = data.shape
         rate = int(sample_rate)
@@ -85,7 +92,8 @@ class ArraySource(Source):
     def video(cls, frames: npt.ArrayLike, frame_rate: float | Fraction) -> ArraySource:
         """Video from uint8 frames ``(n, h, w, 3)`` RGB or ``(n, h, w)`` gray."""
         data = np.asarray(frames)
-        if data.dtype != np.uint8 or data.ndim not in (3, 4) or (data.ndim == 4 and data.shape[3] != 3):
+        rgb = data.ndim == 4 and data.shape[3] == 3
+        if data.dtype != np.uint8 or not (rgb or data.ndim == 3):
             raise ParameterError(
                 "ArraySource.video: frames must be uint8 (n, h, w, 3) or (n, h, w), "
                 f"got {data.dtype} {data.shape}"
@@ -133,7 +141,9 @@ class ArraySource(Source):
     def _check(item: Any, spec: StreamSpec) -> None:
         if isinstance(spec, AudioSpec):
             if type(item) is not AudioChunk:
-                raise TypeError(f"ArraySource: expected AudioChunk items, got {type(item).__name__}")
+                raise TypeError(
+                    f"ArraySource: expected AudioChunk items, got {type(item).__name__}"
+                )
             if item.sample_rate != spec.sample_rate or item.channels != spec.channels:
                 raise ValueError(
                     f"ArraySource: chunk at frame {item.start} is {item.sample_rate} Hz "
@@ -141,6 +151,17 @@ class ArraySource(Source):
                 )
         elif isinstance(spec, VideoSpec):
             if type(item) is not VideoFrame:
-                raise TypeError(f"ArraySource: expected VideoFrame items, got {type(item).__name__}")
+                raise TypeError(
+                    f"ArraySource: expected VideoFrame items, got {type(item).__name__}"
+                )
+            if (item.width, item.height, item.pixel_format) != (
+                spec.width,
+                spec.height,
+                spec.pixel_format,
+            ):
+                raise ValueError(
+                    f"ArraySource: video frame {item.index} is {item.width}x{item.height} "
+                    f"{item.pixel_format}, the source declared {spec}"
+                )
         elif isinstance(spec, EventSpec) and not isinstance(item, Event):
             raise TypeError(f"ArraySource: expected Event items, got {type(item).__name__}")
