@@ -31,7 +31,7 @@ from ._items import (
 from ._nodes import Operator, Sink, Source
 from ._specs import AudioSpec, EventSpec, StreamSpec, VideoSpec
 from ._stats import NodeStats, RunStats
-from .sources import ArraySource
+from .sources import ArraySource, AudioFormat, FileSource, MediaInfo, StreamInfo, VideoFormat, probe
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "EOS",
     "ArraySource",
     "AudioChunk",
+    "AudioFormat",
     "AudioSpec",
     "Bound",
     "DecodeError",
@@ -47,10 +48,12 @@ __all__ = [
     "Event",
     "EventSpec",
     "EventStream",
+    "FileSource",
     "Graph",
     "GraphError",
     "IncompatibleInputError",
     "Item",
+    "MediaInfo",
     "MediaError",
     "MediaOpenError",
     "MediaStreamError",
@@ -63,11 +66,14 @@ __all__ = [
     "RunStats",
     "Sink",
     "Source",
+    "StreamInfo",
     "StreamMismatchError",
     "StreamSpec",
+    "VideoFormat",
     "VideoFrame",
     "VideoSpec",
     "describe_position",
     "item_end_time",
     "item_time",
+    "probe",
 ]

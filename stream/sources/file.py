@@ -1,0 +1,506 @@
+"""FileSource: incremental demux and decode of any FFmpeg-readable file or URL (PyAV).
+
+Audio goes through ``av.AudioResampler`` to the rate and channel layout asked for and
+is cut into fixed-size chunks; video is scaled and converted by FFmpeg
+(``frame.reformat``), never by Python. Nothing is loaded whole: the source decodes
+only as far as the graph has consumed (it runs in a worker thread and blocks when its
+edges are full).
+
+Timestamps are exact and share one origin, the file's timestamp zero: an audio chunk's
+``start`` counts output frames from time 0 (so ``start=48000`` is t = 1 s at 48 kHz),
+a video frame carries the decoder's ``pts`` and the stream's ``time_base``. Samples
+before time 0 (encoder priming) and before ``start`` are trimmed sample-exactly; audio
+is treated as contiguous after its first timestamp.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from .._exceptions import DecodeError, MediaOpenError, ParameterError
+from .._items import AudioChunk, Item, VideoFrame, describe_position
+from .._nodes import Source
+from .._specs import AudioSpec, StreamSpec, VideoSpec
+from .probe import MediaInfo, StreamInfo, channel_layout, open_container, probe
+
+__all__ = ["AudioFormat", "FileSource", "VideoFormat"]
+
+_PIXEL_FORMATS = ("rgb24", "bgr24", "gray")
+_INTERPOLATIONS = ("FAST_BILINEAR", "BILINEAR", "BICUBIC", "POINT", "AREA", "LANCZOS")
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """What audio a graph asks a file for.
+
+    Attributes:
+        sample_rate: output rate in Hz (default: the stream's own rate).
+        channels: output channel count (default: the stream's own); mono/stereo
+            down- and up-mixing is done by FFmpeg's resampler.
+        chunk_frames: frames per chunk (default 1024); the last chunk may be shorter.
+    """
+
+    sample_rate: int | None = None
+    channels: int | None = None
+    chunk_frames: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.sample_rate is not None and (
+            int(self.sample_rate) != self.sample_rate or self.sample_rate <= 0
+        ):
+            raise ParameterError(
+                f"AudioFormat.sample_rate must be a positive int (Hz), got {self.sample_rate}"
+            )
+        if self.channels is not None and not 1 <= self.channels <= 64:
+            raise ParameterError(f"AudioFormat.channels must be 1..64, got {self.channels}")
+        if self.chunk_frames < 1:
+            raise ParameterError(
+                f"AudioFormat.chunk_frames must be >= 1 frame, got {self.chunk_frames}"
+            )
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    """What video a graph asks a file for.
+
+    Attributes:
+        width: output width in pixels (default: the stream's; if only ``height`` is
+            given, the width keeps the aspect ratio).
+        height: output height in pixels (same rule).
+        pixel_format: ``"rgb24"`` (default), ``"bgr24"`` (OpenCV order) or ``"gray"``.
+        interpolation: FFmpeg scaler (``"BILINEAR"`` default, ``"AREA"`` for strong
+            downscaling, ``"BICUBIC"``, ``"LANCZOS"``, ``"POINT"``, ``"FAST_BILINEAR"``).
+    """
+
+    width: int | None = None
+    height: int | None = None
+    pixel_format: str = "rgb24"
+    interpolation: str = "BILINEAR"
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if v is not None and not 1 <= v <= 16384:
+                raise ParameterError(f"VideoFormat.{name} must be 1..16384 pixels, got {v}")
+        if self.pixel_format not in _PIXEL_FORMATS:
+            raise ParameterError(
+                f"VideoFormat.pixel_format must be one of {_PIXEL_FORMATS}, "
+                f"got {self.pixel_format!r}"
+            )
+        if self.interpolation.upper() not in _INTERPOLATIONS:
+            raise ParameterError(
+                f"VideoFormat.interpolation must be one of {_INTERPOLATIONS}, "
+                f"got {self.interpolation!r}"
+            )
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        """Output size for a ``width`` x ``height`` stream."""
+        w, h = self.width, self.height
+        if w is None and h is None:
+            return width, height
+        if w is None:
+            assert h is not None
+            return max(1, round(width * h / height)), h
+        if h is None:
+            return w, max(1, round(height * w / width))
+        return w, h
+
+
+class _AudioPipe:
+    """Resample, trim, limit and re-chunk one audio stream."""
+
+    def __init__(
+        self,
+        port: str,
+        rate: int,
+        channels: int,
+        chunk: int,
+        start: Fraction,
+        stop: Fraction | None,
+    ) -> None:
+        import av
+
+        self.port = port
+        self.rate = rate
+        self.channels = channels
+        self.chunk = chunk
+        self.resampler = av.AudioResampler(
+            format="fltp", layout=channel_layout(channels), rate=rate
+        )
+        self.first = math.ceil(start * rate) if start > 0 else 0  # first frame to emit
+        self.stop = None if stop is None else math.ceil(stop * rate)  # one past the last
+        self.pos: int | None = None  # output frame index of the next resampled sample
+        self.emitted = self.first  # index of the next frame to emit
+        self.pending: list[npt.NDArray[np.float32]] = []
+        self.pending_frames = 0
+        self.done = False
+
+    def _frames_in(self, frame: Any) -> Iterator[npt.NDArray[np.float32]]:
+        for out in self.resampler.resample(frame):
+            yield cast(npt.NDArray[np.float32], out.to_ndarray())
+
+    def feed(self, frame: Any) -> list[AudioChunk]:
+        """Take one decoded frame (None flushes the resampler)."""
+        if self.done:
+            return []
+        if self.pos is None and frame is not None:
+            if frame.pts is not None and frame.time_base is not None:
+                self.pos = round(frame.pts * Fraction(frame.time_base) * self.rate)
+            else:
+                self.pos = 0
+        out: list[AudioChunk] = []
+        for arr in self._frames_in(frame):
+            out.extend(self._push(arr))
+        if frame is None:
+            out.extend(self._drain(final=True))
+        return out
+
+    def _push(self, arr: npt.NDArray[np.float32]) -> list[AudioChunk]:
+        n = arr.shape[1]
+        pos = self.pos or 0
+        self.pos = pos + n
+        lo = max(0, self.emitted - pos)  # trim samples before the start / already emitted
+        hi = n if self.stop is None else min(n, self.stop - pos)
+        if hi > lo:
+            if self.pending_frames == 0 and pos + lo > self.emitted:
+                # A gap before the first kept sample (stream starts after ``start``).
+                self.emitted = pos + lo
+            self.pending.append(arr[:, lo:hi])
+            self.pending_frames += hi - lo
+        if self.stop is not None and self.pos >= self.stop:
+            self.done = True
+            return self._drain(final=True)
+        return self._drain(final=False)
+
+    def _drain(self, final: bool) -> list[AudioChunk]:
+        out: list[AudioChunk] = []
+        if self.pending_frames < self.chunk and not (final and self.pending_frames):
+            return out
+        buf = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending, axis=1)
+        total = buf.shape[1]
+        full = total - total % self.chunk
+        for i in range(0, full, self.chunk):
+            out.append(
+                AudioChunk(
+                    np.ascontiguousarray(buf[:, i : i + self.chunk]), self.rate, self.emitted
+                )
+            )
+            self.emitted += self.chunk
+        rest = buf[:, full:]
+        if final and rest.shape[1]:
+            out.append(AudioChunk(np.ascontiguousarray(rest), self.rate, self.emitted))
+            self.emitted += rest.shape[1]
+            rest = rest[:, :0]
+        self.pending = [rest] if rest.shape[1] else []
+        self.pending_frames = rest.shape[1]
+        return out
+
+
+class _VideoPipe:
+    """Convert, trim and limit one video stream."""
+
+    def __init__(
+        self,
+        port: str,
+        fmt: VideoFormat,
+        size: tuple[int, int],
+        time_base: Fraction,
+        frame_rate: Fraction | None,
+        start: Fraction,
+        stop: Fraction | None,
+    ) -> None:
+        self.port = port
+        self.fmt = fmt
+        self.width, self.height = size
+        self.time_base = time_base
+        self.start = start
+        self.stop = stop
+        self.index: int | None = None
+        self.frame_rate = frame_rate
+        self.last_pts: int | None = None
+        self.pts_step = max(1, round(1 / (frame_rate * time_base))) if frame_rate else 1
+        self.done = False
+
+    def feed(self, frame: Any) -> list[VideoFrame]:
+        if self.done or frame is None:
+            return []
+        pts = frame.pts
+        if pts is None:
+            pts = (self.last_pts + self.pts_step) if self.last_pts is not None else 0
+        if self.last_pts is not None and pts <= self.last_pts:
+            pts = self.last_pts + 1  # keep presentation order strictly increasing
+        t = pts * self.time_base
+        if t < self.start:
+            return []
+        if self.stop is not None and t >= self.stop:
+            self.done = True
+            return []
+        self.last_pts = pts
+        if self.index is None:
+            # Frame numbers count from the stream's time zero at its average rate.
+            self.index = round(t * self.frame_rate) if self.frame_rate and self.start > 0 else 0
+        else:
+            self.index += 1
+        out = frame.reformat(
+            width=self.width,
+            height=self.height,
+            format=self.fmt.pixel_format,
+            interpolation=self.fmt.interpolation.upper(),
+            threads=1,
+        )
+        data = out.to_ndarray()
+        return [VideoFrame(data, self.index, int(pts), self.time_base, self.fmt.pixel_format)]
+
+
+class FileSource(Source):
+    """Reads audio and video from a file or URL, incrementally.
+
+    Args:
+        path: file path or any URL FFmpeg reads (http, rtsp, ...).
+        audio: ``True`` (default) reads the audio stream(s) as they are, an
+            :class:`AudioFormat` converts them (and requires audio), ``False`` ignores
+            audio.
+        video: ``True`` (default) reads video as RGB at its own size, a
+            :class:`VideoFormat` converts it (and requires video), ``False`` ignores it.
+        audio_streams: which audio streams (index among audio streams; default the
+            first). Ports are ``"audio"`` for one stream, ``"audio:<i>"`` for several.
+        video_streams: the same for video (``"video"``, ``"video:<i>"``).
+        start: start offset in seconds (default 0); timestamps stay on the file's
+            timeline (the first chunk at ``start=10`` has ``start = 10 * rate``).
+        duration: read at most this many seconds from ``start`` (default: to the end).
+        options: FFmpeg demuxer/protocol options (e.g. ``{"rtsp_transport": "tcp"}``).
+        timeout: seconds to wait for network reads (URLs), default FFmpeg's.
+        on_error: ``"raise"`` (default) stops with :class:`~stream.DecodeError` naming
+            the file, stream and position at the first undecodable packet (results up to
+            there are kept by the graph); ``"skip"`` drops bad packets and counts them
+            in ``skipped_packets``.
+
+    Only the ports that are connected in the graph are decoded.
+    """
+
+    blocking = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        audio: AudioFormat | bool = True,
+        video: VideoFormat | bool = True,
+        audio_streams: Collection[int] | None = None,
+        video_streams: Collection[int] | None = None,
+        start: float = 0.0,
+        duration: float | None = None,
+        options: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        on_error: Literal["raise", "skip"] = "raise",
+    ) -> None:
+        self.path = os.fspath(path)
+        if not start >= 0:
+            raise ParameterError(f"FileSource.start must be >= 0 seconds, got {start}")
+        if duration is not None and not duration > 0:
+            raise ParameterError(f"FileSource.duration must be > 0 seconds, got {duration}")
+        if on_error not in ("raise", "skip"):
+            raise ParameterError(f"FileSource.on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.start = Fraction(start).limit_denominator(10**9)
+        self.stop = (
+            None if duration is None else self.start + Fraction(duration).limit_denominator(10**9)
+        )
+        self.options = dict(options or {})
+        self.timeout = timeout
+        self.on_error = on_error
+        self.skipped_packets = 0
+        self.info: MediaInfo = probe(self.path, self.options, timeout)
+        self._audio = self._select("audio", audio, audio_streams, AudioFormat)
+        self._video = self._select("video", video, video_streams, VideoFormat)
+        if not self._audio and not self._video:
+            kinds = ", ".join(sorted({s.kind for s in self.info.streams})) or "no streams"
+            raise MediaOpenError(f"{self.path!r} has no audio or video stream to read ({kinds})")
+        self._specs: dict[str, StreamSpec] = {}
+        for port, (info, afmt) in self._audio.items():
+            assert isinstance(afmt, AudioFormat)
+            rate = afmt.sample_rate or info.sample_rate
+            channels = afmt.channels or info.channels
+            if not rate or not channels:
+                raise MediaOpenError(
+                    f"{self.path!r}: audio stream {info.kind_index} has no sample rate/channels"
+                )
+            self._specs[port] = AudioSpec(int(rate), int(channels))
+        for port, (info, vfmt) in self._video.items():
+            assert isinstance(vfmt, VideoFormat)
+            if not info.width or not info.height:
+                raise MediaOpenError(
+                    f"{self.path!r}: video stream {info.kind_index} has no frame size"
+                )
+            w, h = vfmt.size_for(info.width, info.height)
+            self._specs[port] = VideoSpec(w, h, vfmt.pixel_format, info.frame_rate, info.time_base)
+        self._container: Any = None
+        self._gen: Iterator[tuple[str, Item]] | None = None
+        self._position = "start of stream"
+
+    def _select(
+        self, kind: str, fmt: Any, indices: Collection[int] | None, default_fmt: type
+    ) -> dict[str, tuple[StreamInfo, Any]]:
+        streams = self.info.of_kind(kind)
+        if fmt is False:
+            if indices:
+                raise ParameterError(f"FileSource: {kind}_streams given but {kind}=False")
+            return {}
+        required = fmt is not True or indices is not None
+        if not streams:
+            if required:
+                raise MediaOpenError(f"{self.path!r} has no {kind} stream")
+            return {}
+        chosen = list(indices) if indices is not None else [0]
+        for i in chosen:
+            if not 0 <= i < len(streams):
+                raise MediaOpenError(
+                    f"{self.path!r} has {len(streams)} {kind} stream(s); "
+                    f"{kind} stream {i} does not exist"
+                )
+        f = default_fmt() if fmt is True else fmt
+        if len(chosen) == 1:
+            return {kind: (streams[chosen[0]], f)}
+        return {f"{kind}:{i}": (streams[i], f) for i in chosen}
+
+    # -- Source interface ---------------------------------------------------------------
+    def specs(self) -> Mapping[str, StreamSpec]:
+        return dict(self._specs)
+
+    @property
+    def duration(self) -> Fraction | None:
+        total = self.info.duration_s
+        if total is None:
+            return None if self.stop is None else self.stop - self.start
+        end = Fraction(total).limit_denominator(10**9)
+        if self.stop is not None:
+            end = min(end, self.stop)
+        return max(Fraction(0), end - self.start)
+
+    def open(self, ports: Collection[str]) -> None:
+        self.close()
+        wanted = set(ports) if ports else set(self._specs)
+        self.skipped_packets = 0
+        self._container = open_container(self.path, self.options, self.timeout)
+        self._gen = self._decode(wanted)
+        self._position = "start of stream"
+
+    def read(self, max_items: int) -> list[tuple[str, Item]]:
+        if self._gen is None:
+            self.open(self._specs)
+        assert self._gen is not None
+        out: list[tuple[str, Item]] = []
+        for pair in self._gen:
+            out.append(pair)
+            if len(out) >= max_items:
+                break
+        return out
+
+    def close(self) -> None:
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            gen.close()  # type: ignore[attr-defined]
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+
+    def __iter__(self) -> Iterator[tuple[str, Item]]:
+        """Read everything outside a graph: ``for port, item in FileSource(...)``."""
+        self.open(self._specs)
+        try:
+            while batch := self.read(64):
+                yield from batch
+        finally:
+            self.close()
+
+    # -- decoding -----------------------------------------------------------------------
+    def _decode(self, wanted: set[str]) -> Iterator[tuple[str, Item]]:
+        import av
+
+        container = self._container
+        pipes: dict[int, Any] = {}  # container stream index -> pipe
+        for port, (info, afmt) in self._audio.items():
+            if port in wanted:
+                spec = self._specs[port]
+                assert isinstance(spec, AudioSpec)
+                pipes[info.index] = _AudioPipe(
+                    port, spec.sample_rate, spec.channels, afmt.chunk_frames, self.start, self.stop
+                )
+        for port, (info, vfmt) in self._video.items():
+            if port in wanted:
+                vspec = self._specs[port]
+                assert isinstance(vspec, VideoSpec) and info.time_base is not None
+                pipes[info.index] = _VideoPipe(
+                    port,
+                    vfmt,
+                    (vspec.width, vspec.height),
+                    info.time_base,
+                    info.frame_rate,
+                    self.start,
+                    self.stop,
+                )
+        if not pipes:
+            return
+        streams = [container.streams[i] for i in pipes]
+        for s in streams:
+            if s.type == "video":
+                s.codec_context.thread_type = "AUTO"
+        if self.start > 0:
+            try:
+                container.seek(int(self.start * av.time_base), backward=True, any_frame=False)
+            except av.FFmpegError as exc:
+                raise DecodeError(
+                    f"{self.path!r}: cannot seek to {float(self.start):.3f} s: {exc}"
+                ) from exc
+
+        packets = container.demux(streams)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as exc:
+                if self.on_error == "skip" and not isinstance(exc, av.EOFError):
+                    self.skipped_packets += 1
+                    continue
+                raise DecodeError(
+                    f"{self.path!r}: reading failed after {self._position}: {exc}"
+                ) from exc
+            pipe = pipes.get(packet.stream.index)
+            if pipe is None or pipe.done:
+                if all(p.done for p in pipes.values()):
+                    break
+                continue
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                if self.on_error == "skip":
+                    self.skipped_packets += 1
+                    continue
+                kind = packet.stream.type
+                raise DecodeError(
+                    f"{self.path!r}: cannot decode {kind} stream {packet.stream.index} "
+                    f"after {self._position}: {exc}"
+                ) from exc
+            for frame in frames:
+                for item in pipe.feed(frame):
+                    self._position = _describe(item)
+                    yield pipe.port, item
+            if all(p.done for p in pipes.values()):
+                break
+        for pipe in pipes.values():
+            if isinstance(pipe, _AudioPipe):
+                for item in pipe.feed(None):
+                    self._position = _describe(item)
+                    yield pipe.port, item
+
+
+def _describe(item: Item) -> str:
+    return describe_position(item)
