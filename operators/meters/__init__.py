@@ -1,0 +1,5 @@
+"""Meters: level readings as events."""
+
+from .level import LevelMeter, LevelReading
+
+__all__ = ["LevelMeter", "LevelReading"]
