@@ -1,0 +1,237 @@
+"""JsonLinesSink: one JSON object per event, one event per line, flushed as produced.
+
+Each line is :meth:`stream.Event.to_json`: ``kind``, ``start``/``end`` in exact source
+units, ``time_base`` (a fraction string such as ``"1/48000"``), ``start_s``/``end_s``
+(seconds, rounded to 1 ns) and the ``payload``.  A line is written with one ``write``
+call and flushed to the operating system at once (no ``fsync``), so the file is valid
+JSON Lines up to the last event even if the process is killed.
+
+This module also holds the text-output helpers shared with :mod:`sinks.csv`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, TypeAlias
+
+from stream import (
+    EncodeError,
+    Event,
+    EventSpec,
+    IncompatibleInputError,
+    Item,
+    ParameterError,
+    Sink,
+    StreamSpec,
+)
+
+__all__ = ["JsonLinesSink"]
+
+PathOrFile: TypeAlias = "str | os.PathLike[str] | IO[str]"
+"""A path (``str``/``os.PathLike``) or an open text file object."""
+
+
+def _kinds_filter(kinds: Iterable[str] | None, owner: str) -> frozenset[str] | None:
+    """Validate a ``kinds`` parameter: ``None`` (every kind) or a non-empty set of names."""
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        raise ParameterError(
+            f"{owner}: kinds must be a collection of event kinds, e.g. [{kinds!r}], "
+            f"got the string {kinds!r}"
+        )
+    try:
+        chosen = frozenset(kinds)
+    except TypeError:
+        raise ParameterError(
+            f"{owner}: kinds must be an iterable of str, got {type(kinds).__name__}"
+        ) from None
+    bad = [k for k in chosen if not isinstance(k, str) or not k]
+    if bad:
+        raise ParameterError(f"{owner}: kinds must be non-empty strings, got {bad!r}")
+    if not chosen:
+        raise ParameterError(
+            f"{owner}: kinds is empty, so nothing would be written; use None for every kind"
+        )
+    return chosen
+
+
+def _check_kinds(
+    owner: str, kinds: frozenset[str] | None, inputs: Mapping[str, StreamSpec]
+) -> None:
+    """configure(): events only, and a kinds filter that can match what arrives."""
+    for spec in inputs.values():
+        if not isinstance(spec, EventSpec):
+            raise IncompatibleInputError(f"{owner} accepts events, got {spec}")
+        if kinds is not None and spec.kinds is not None and not kinds & spec.kinds:
+            raise IncompatibleInputError(
+                f"{owner} keeps only kinds {sorted(kinds)} but its input carries {spec}: "
+                "it would write nothing"
+            )
+
+
+class _TextOutput:
+    """A text file given as a path (opened, created, closed here) or as an open file.
+
+    A file object given by the caller is flushed but never closed.  Errors name the
+    file and raise :class:`stream.EncodeError`.
+    """
+
+    def __init__(self, target: PathOrFile, owner: str, *, append: bool = False) -> None:
+        self.owner = owner
+        self.append = append
+        self.path: Path | None = None
+        self._given: IO[str] | None = None
+        self.file: IO[str] | None = None
+        if isinstance(target, (str, os.PathLike)):
+            path = Path(target)
+            if not str(target):
+                raise ParameterError(f"{owner}: path_or_file is an empty path")
+            if path.is_dir():
+                raise ParameterError(f"{owner}: path_or_file {str(path)!r} is a directory")
+            self.path = path
+            self.name = str(path)
+        elif callable(getattr(target, "write", None)):
+            if isinstance(target, (io.RawIOBase, io.BufferedIOBase)) or "b" in str(
+                getattr(target, "mode", "")
+            ):
+                raise ParameterError(
+                    f"{owner}: path_or_file must be a text file (opened with 'w'), "
+                    f"got a binary file {target!r}"
+                )
+            if append:
+                raise ParameterError(
+                    f"{owner}: append=True applies to paths; a file object is written "
+                    "where it stands"
+                )
+            self._given = target
+            self.name = str(getattr(target, "name", None) or repr(target))
+        else:
+            raise ParameterError(
+                f"{owner}: path_or_file must be a path (str or os.PathLike) or an open "
+                f"text file, got {type(target).__name__}"
+            )
+
+    def open(self) -> IO[str]:
+        """Open (paths: create parent directories; truncate unless appending)."""
+        if self.file is not None:
+            return self.file
+        if self._given is not None:
+            self.file = self._given
+            return self.file
+        assert self.path is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # newline="": no translation, lines end with "\n" (or what csv writes).
+            self.file = open(  # noqa: SIM115 - closed in close()
+                self.path, "a" if self.append else "w", encoding="utf-8", newline=""
+            )
+        except OSError as exc:
+            raise EncodeError(
+                f"{self.owner}: cannot open {self.name!r} for writing: {exc}"
+            ) from exc
+        return self.file
+
+    def write(self, text: str) -> None:
+        """Write ``text`` with one ``write`` call and flush it to the OS."""
+        f = self.file
+        if f is None:
+            raise ValueError(
+                f"{self.owner}: {self.name!r} is not open (write before open() or after close())"
+            )
+        try:
+            f.write(text)
+            f.flush()
+        except OSError as exc:
+            raise EncodeError(f"{self.owner}: writing {self.name!r} failed: {exc}") from exc
+
+    def close(self, error: BaseException | None) -> None:
+        """Flush; close it if this object opened it.  Idempotent.
+
+        After a failure (``error`` set) a further error here is attached to ``error``
+        as a note instead of being raised, so the first error stays the one reported.
+        """
+        f, self.file = self.file, None
+        if f is None:
+            return
+        try:
+            if f is self._given:
+                if not f.closed:
+                    f.flush()
+            else:
+                f.close()
+        except (OSError, ValueError) as exc:
+            if error is not None:
+                error.add_note(f"{self.owner}: closing {self.name!r} also failed: {exc}")
+                return
+            raise EncodeError(f"{self.owner}: closing {self.name!r} failed: {exc}") from exc
+
+
+class JsonLinesSink(Sink):
+    """Writes every event as one JSON line (``event.to_json() + "\\n"``), flushed at once.
+
+    Args:
+        path_or_file: a path (``str`` or ``os.PathLike``; parent directories are
+            created, the file is truncated unless ``append``) or an open text file,
+            which is flushed after every line but never closed here.
+        kinds: event kinds to keep (default ``None``: every kind).
+        append: add to an existing file instead of truncating it (default False;
+            paths only).
+
+    Attributes:
+        lines_written: lines written since ``open()`` (events that passed the filter).
+
+    Each line holds exact units (``start``, ``end``), the ``time_base`` as a fraction
+    string, ``start_s``/``end_s`` in seconds (rounded to 1 ns) and the payload.
+    Writing failures raise :class:`stream.EncodeError` naming the file.
+    """
+
+    accepts = frozenset({"events"})
+
+    def __init__(
+        self,
+        path_or_file: PathOrFile,
+        *,
+        kinds: Iterable[str] | None = None,
+        append: bool = False,
+    ) -> None:
+        self._out = _TextOutput(path_or_file, "JsonLinesSink", append=append)
+        self.kinds = _kinds_filter(kinds, "JsonLinesSink")
+        self.lines_written = 0
+
+    @property
+    def path(self) -> Path | None:
+        """The output path, or None when writing to a file object."""
+        return self._out.path
+
+    def configure(self, inputs: Mapping[str, StreamSpec]) -> None:
+        """Accept events; reject a ``kinds`` filter that matches none of the input's kinds."""
+        _check_kinds("JsonLinesSink", self.kinds, inputs)
+
+    def open(self) -> None:
+        """Open (or create) the output; resets ``lines_written``."""
+        self._out.open()
+        self.lines_written = 0
+
+    def write(self, item: Item) -> None:
+        """Write ``item`` as one line if it is an event of a kind that is kept."""
+        if not isinstance(item, Event):
+            raise TypeError(f"JsonLinesSink takes events, got {type(item).__name__}")
+        if self.kinds is not None and item.kind not in self.kinds:
+            return
+        try:
+            line = item.to_json() + "\n"
+        except (TypeError, ValueError) as exc:
+            raise EncodeError(
+                f"JsonLinesSink: cannot write event {item.kind!r} to {self._out.name!r}: "
+                f"its payload is not JSON-serialisable: {exc}"
+            ) from exc
+        self._out.write(line)
+        self.lines_written += 1
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Flush and close the file (a caller's file object is only flushed); idempotent."""
+        self._out.close(error)
