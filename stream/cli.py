@@ -1,0 +1,260 @@
+"""The ``mediastream`` command line.
+
+Exit codes: 0 success, 1 a processing error (the message names the node or file and
+the stream position), 2 bad usage, 130 interrupted (Ctrl-C). Outputs written before a
+failure stay valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ._exceptions import MediaStreamError
+from ._graph import Graph
+from ._items import Event
+from ._stats import RunStats
+
+__all__ = ["main"]
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+class _Throttle:
+    """Lets through at most one event per kind per ``every_s`` seconds of media time."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self._next: dict[str, float] = {}
+
+    def __call__(self, event: Event[Any]) -> bool:
+        if self.every_s <= 0:
+            return True
+        t = event.start_s
+        if t + 1e-9 >= self._next.get(event.kind, -math.inf):
+            self._next[event.kind] = t + self.every_s
+            return True
+        return bool(getattr(event.payload, "cut", False))
+
+
+async def _run_printing(
+    graph: Graph, nodes: Sequence[str], every_s: float, progress: bool, title: str, quiet: bool
+) -> RunStats:
+    from ._console import ProgressDisplay, format_event
+
+    throttle = _Throttle(every_s)
+    with ProgressDisplay(title, enabled=progress) as display:
+        async with graph.events(*nodes, progress=display.update) as events:
+            async for event in events:
+                if not quiet and throttle(event):
+                    display.print(format_event(event))
+        assert events.stats is not None
+        return events.stats
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .sources.probe import probe
+
+    for path in args.files:
+        info = probe(path)
+        if args.json:
+            record = {
+                "path": info.path,
+                "format": info.format,
+                "duration_s": info.duration_s,
+                "bit_rate": info.bit_rate,
+                "size_bytes": info.size_bytes,
+                "streams": [
+                    {
+                        k: (str(v) if k in ("time_base", "frame_rate") and v is not None else v)
+                        for k, v in vars(s).items()
+                    }
+                    for s in info.streams
+                ],
+            }
+            print(json.dumps(record))
+        else:
+            print(info.describe())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import build_demo_graph, ensure_demo_input
+
+    out = Path(args.out)
+    print(f"demo input: generating/reusing {out / 'demo-input.mp4'} ({args.duration:g} s)")
+    path = ensure_demo_input(out, args.duration)
+    graph = build_demo_graph(path, out)
+    print("graph: file(audio, video) -> meter -> levels.jsonl, levels.csv, events.jsonl")
+    print("       file(audio) -> gain -6 dB -> processed.wav")
+    print("       file(video) -> frame_stats -> frames.jsonl, events.jsonl")
+    print(f"events as they arrive (at most one per kind every {args.print_every:g} s of media):")
+    stats = anyio.run(
+        _run_printing,
+        graph,
+        ["meter", "frame_stats"],
+        args.print_every,
+        not args.no_progress,
+        "demo",
+        False,
+    )
+    print()
+    print(stats.table())
+    print(
+        f"outputs in {out}/: "
+        + ", ".join(
+            p.name for p in sorted(out.iterdir()) if p.is_file() and p.name != "demo-input.mp4"
+        )
+    )
+    return 0
+
+
+def _cmd_meter(args: argparse.Namespace) -> int:
+    from operators import LevelMeter
+    from sinks import CsvSink, JsonLinesSink
+
+    from .sources.file import AudioFormat, FileSource
+
+    g = Graph()
+    src = g.add(
+        FileSource(
+            args.file,
+            audio=AudioFormat(chunk_frames=args.chunk_frames),
+            video=False,
+            start=args.start,
+            duration=args.duration,
+        ),
+        "file",
+    )
+    meter = g.add(LevelMeter(interval_ms=args.interval_ms), "meter")
+    g.connect(src, meter)
+    if args.jsonl:
+        g.connect(meter, g.add(JsonLinesSink(args.jsonl), "jsonl"))
+    if args.csv:
+        g.connect(meter, g.add(CsvSink(args.csv), "csv"))
+    stats = anyio.run(
+        _run_printing, g, ["meter"], args.print_every, not args.no_progress, "meter", args.quiet
+    )
+    if not args.quiet:
+        print(stats.table())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mediastream",
+        description="Streaming media processing: decode in chunks, run stateful operators, "
+        "emit results the moment they exist.",
+    )
+    parser.add_argument("--version", action="version", version=f"mediastream {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="describe the streams of media files or URLs")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "demo",
+        help="run the demo graph on its embedded default input and print events live",
+    )
+    p.add_argument(
+        "--out", default="mediastream-out", help="output folder (default ./mediastream-out)"
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=12.0,
+        help="length of the generated input in seconds (default 12)",
+    )
+    p.add_argument(
+        "--print-every",
+        type=_non_negative_float,
+        default=0.5,
+        metavar="S",
+        help="print at most one event per kind every S seconds of media "
+        "(default 0.5; 0 prints all)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("meter", help="peak/RMS levels of a file's audio, as events")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--interval-ms", type=_positive_float, default=100.0, help="window in ms (default 100)"
+    )
+    p.add_argument("--jsonl", metavar="PATH", help="write every level event as JSON Lines")
+    p.add_argument("--csv", metavar="PATH", help="write every level event as CSV")
+    p.add_argument("--start", type=_non_negative_float, default=0.0, help="start offset in seconds")
+    p.add_argument(
+        "--duration", type=_positive_float, default=None, help="seconds to read (default: all)"
+    )
+    p.add_argument(
+        "--chunk-frames", type=int, default=4096, help="frames per decoded chunk (default 4096)"
+    )
+    p.add_argument(
+        "--print-every",
+        type=_non_negative_float,
+        default=1.0,
+        metavar="S",
+        help="print at most one event every S seconds of media (default 1; 0 prints all)",
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_meter)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mediastream`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+        return code
+    except MediaStreamError as exc:
+        print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"mediastream {args.command}: interrupted; outputs written so far are closed and valid",
+            file=sys.stderr,
+        )
+        return 130
+    except BrokenPipeError:  # e.g. `mediastream meter x | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The command line, run as a user runs it (the installed console script)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from stream.synth import write_media
+
+BIN = Path(sys.executable).with_name("mediastream")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "160"}
+    return subprocess.run(
+        [str(BIN), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def test_help_lists_commands() -> None:
+    res = run("--help")
+    assert res.returncode == 0
+    for cmd in ("info", "demo", "meter"):
+        assert cmd in res.stdout
+
+
+def test_info(tmp_path: Path) -> None:
+    path = tmp_path / "x.mp4"
+    write_media(path, 1.0)
+    res = run("info", str(path))
+    assert res.returncode == 0, res.stderr
+    assert "h264" in res.stdout and "aac" in res.stdout and "48000 Hz" in res.stdout
+    res = run("info", "--json", str(path))
+    record = json.loads(res.stdout)
+    assert [s["kind"] for s in record["streams"]] == ["video", "audio"]
+    assert record["duration_s"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_errors_are_one_line_with_exit_code_1(tmp_path: Path) -> None:
+    res = run("info", str(tmp_path / "nope.wav"))
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"mediastream info: error: cannot open '{tmp_path / 'nope.wav'}': no such file"
+    ]
+    res = run("meter", str(tmp_path / "nope.wav"), "--interval-ms", "-3")
+    assert res.returncode == 2 and "must be > 0" in res.stderr
+
+
+def test_meter_writes_jsonl_and_csv(tmp_path: Path) -> None:
+    path = tmp_path / "speech.flac"
+    write_media(path, 2.0, video=False)
+    res = run(
+        "meter",
+        str(path),
+        "--jsonl",
+        str(tmp_path / "l.jsonl"),
+        "--csv",
+        str(tmp_path / "l.csv"),
+        "--interval-ms",
+        "250",
+        "--no-progress",
+    )
+    assert res.returncode == 0, res.stderr
+    lines = (tmp_path / "l.jsonl").read_text().splitlines()
+    assert len(lines) == 8
+    first = json.loads(lines[0])
+    assert first["kind"] == "level" and first["start"] == 0 and first["end"] == 12000
+    assert first["time_base"] == "1/48000" and first["end_s"] == 0.25
+    rows = list(csv.DictReader((tmp_path / "l.csv").open()))
+    assert len(rows) == 8 and rows[1]["start"] == "12000"
+    assert "level" in res.stdout and "x real time" in res.stdout
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    res = run("demo", "--out", str(tmp_path / "out"), "--duration", "4", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "out"
+    assert "level" in res.stdout and "frame_stats" in res.stdout
+    levels = [json.loads(x) for x in (out / "levels.jsonl").read_text().splitlines()]
+    frames = [json.loads(x) for x in (out / "frames.jsonl").read_text().splitlines()]
+    merged = [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]
+    assert len(levels) in (40, 41) and len(frames) == 100
+    assert len(merged) == len(levels) + len(frames)
+    ends = [e["end_s"] for e in merged]
+    assert ends == sorted(ends), "the join must keep exact time order"
+    with av.open(str(out / "processed.wav")) as c:
+        s = c.streams.audio[0]
+        assert s.sample_rate == 48000 and s.codec_context.channels == 2
+        n = sum(f.samples for f in c.decode(s))
+    assert 192_000 <= n <= 192_000 + 1024
+    assert (out / "levels.csv").read_text().startswith("kind,start,end")
+    # Second run reuses the generated input.
+    res2 = run("demo", "--out", str(out), "--duration", "4", "--no-progress")
+    assert res2.returncode == 0, res2.stderr
