@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,7 +110,11 @@ class Graph:
         buffer_size: items each edge buffers before its producer waits (default 16).
         max_skew_s: how far (media seconds) one input of a join may run ahead of an
             empty one that the join waits for, before it too waits (default 10 s).
-            Covers the interleaving of audio and video in one file.
+            Covers the interleaving of audio and video in one file. When two inputs
+            drift further apart than this (a file whose video ends long before its
+            audio, a file that is not interleaved), the run stops with a
+            :class:`~stream.NodeError` naming the join instead of hanging;
+            ``math.inf`` removes the limit (memory then grows with the drift).
         max_batch: most queued items handed to a heavy node's worker thread at once.
 
     Example::
@@ -132,7 +137,8 @@ class Graph:
         if max_batch < 1:
             raise ParameterError(f"max_batch must be >= 1 item, got {max_batch}")
         self.buffer_size = buffer_size
-        self.max_skew = Fraction(max_skew_s)
+        # None: no limit (math.inf).
+        self.max_skew: Fraction | None = None if math.isinf(max_skew_s) else Fraction(max_skew_s)
         self.max_batch = max_batch
         self._nodes: dict[str, NodeEntry] = {}
         self._edges: list[Edge] = []
@@ -434,12 +440,26 @@ class Graph:
         progress: ProgressCallback | None = None,
         progress_interval: float = 0.25,
     ) -> RunStats:
-        """Run the graph from synchronous code (``anyio.run``); see :meth:`run`."""
+        """Run the graph from synchronous code (``anyio.run``); see :meth:`run`.
+
+        ``backend`` is ``"asyncio"`` (default) or ``"trio"``. Ctrl-C raises a plain
+        :class:`KeyboardInterrupt` on both, after every sink has closed.
+        """
 
         async def main() -> RunStats:
             return await self.run(progress=progress, progress_interval=progress_interval)
 
-        return anyio.run(main, backend=backend)
+        options: dict[str, Any] = {}
+        if backend == "trio":
+            # Deliver Ctrl-C at a checkpoint, never inside a C call such as a decoder.
+            options["restrict_keyboard_interrupt_to_checkpoints"] = True
+        try:
+            return anyio.run(main, backend=backend, backend_options=options)
+        except BaseExceptionGroup as group:
+            interrupted, _ = group.split(KeyboardInterrupt)
+            if interrupted is not None:
+                raise KeyboardInterrupt from group
+            raise
 
     def events(
         self,

@@ -54,7 +54,7 @@ class Merger:
         *,
         ordered: bool,
         capacity: int,
-        max_skew: Fraction,
+        max_skew: Fraction | None,
     ) -> None:
         self.node = node
         self.inputs = inputs
@@ -63,6 +63,8 @@ class Merger:
         self.max_skew = max_skew
         self._changed = anyio.Event()
         self._readers_waiting = 0
+        self.received = 0  # items, bounds and EOS taken from the edges (stall detection)
+        self.skew_waiting: set[int] = set()  # inputs whose reader waits at max_skew
         self._getter_waiting = False
         self._frontier: Fraction | None = None
         self._arrivals: deque[tuple[str, Item]] = deque()  # unordered mode
@@ -85,6 +87,7 @@ class Merger:
         while True:
             try:
                 item = await recv.receive()
+                self.received += 1
             except anyio.EndOfStream:
                 # Closed without end of stream: the upstream failed or was cancelled, and
                 # so is this node; do not mistake it for the end of that input.
@@ -126,10 +129,13 @@ class Merger:
             while self._must_wait(inp):
                 event = self._changed
                 self._readers_waiting += 1
+                if self._at_max_skew(inp):
+                    self.skew_waiting.add(id(inp))
                 try:
                     await event.wait()
                 finally:
                     self._readers_waiting -= 1
+                    self.skew_waiting.discard(id(inp))
 
     def _must_wait(self, inp: MergeInput) -> bool:
         if not self.ordered:
@@ -137,7 +143,7 @@ class Merger:
         if len(inp.buf) < self.capacity:
             return False
         head = inp.buf[0][0]
-        if inp.buf[-1][0] - head >= self.max_skew:
+        if self._at_max_skew(inp):
             return True
         # Keep reading while the merge waits on another input that has nothing buffered.
         for other in self.inputs:
@@ -146,6 +152,32 @@ class Merger:
             if other.bound is None or other.bound <= head:
                 return False
         return True
+
+    def _at_max_skew(self, inp: MergeInput) -> bool:
+        return (
+            self.max_skew is not None
+            and bool(inp.buf)
+            and inp.buf[-1][0] - inp.buf[0][0] >= self.max_skew
+        )
+
+    def describe_stall(self) -> tuple[str, float | None] | None:
+        """Why this join cannot move, if an input waits at ``max_skew``: message, time."""
+        if not self.skew_waiting or self.max_skew is None:
+            return None
+        ahead = [inp for inp in self.inputs if id(inp) in self.skew_waiting]
+        empty = [inp for inp in self.inputs if not inp.ended and not inp.buf]
+        first = ahead[0]
+        head = float(first.buf[0][0])
+        span = float(first.buf[-1][0] - first.buf[0][0])
+        waiting_for = ", ".join(repr(inp.upstream) for inp in empty) or "another input"
+        msg = (
+            f"join stalled: its input from {first.upstream!r} is {span:.3f} s ahead "
+            f"(max_skew_s={float(self.max_skew):g}) while {waiting_for} sends nothing. "
+            "Inputs fed by one source drifted apart: e.g. a file whose streams have "
+            "different lengths or are not interleaved. Pass a larger Graph(max_skew_s=...) "
+            "(math.inf: no limit, memory grows with the drift) or split the graph."
+        )
+        return msg, head
 
     # -- getter -----------------------------------------------------------------------
     def _try_release(self) -> tuple[str, Item | Bound] | None:

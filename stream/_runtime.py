@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ import anyio.to_thread
 from anyio import CancelScope, WouldBlock
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ._exceptions import NodeError
+from ._exceptions import GraphError, NodeError
 from ._items import (
     EOS,
     AudioChunk,
@@ -56,6 +56,7 @@ __all__ = ["EventTap", "execute"]
 _CHECKPOINT_EVERY = 64
 _SOURCE_BATCH = 16
 _SAMPLE_EVERY_S = 0.05
+_STALL_AFTER_S = 1.0  # nothing moved and nothing worked for this long: a deadlock
 _KIND_TYPES: dict[str, type] = {"audio": AudioChunk, "video": VideoFrame, "events": Event}
 
 SendList = list[MemoryObjectSendStream[object]]
@@ -82,6 +83,19 @@ class _Context:
     def __init__(self) -> None:
         self.error: BaseException | None = None
         self.scope: CancelScope | None = None
+        # Work outside the graph's queues in progress (worker threads, reads, the
+        # events() consumer), and how many such waits have begun: stall detection.
+        self.busy = 0
+        self.busy_epoch = 0
+
+    async def work(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Await ``fn(*args)``, counted as work in progress (not a wait on a queue)."""
+        self.busy += 1
+        self.busy_epoch += 1
+        try:
+            return await fn(*args)
+        finally:
+            self.busy -= 1
 
     def fail(self, exc: BaseException) -> BaseException:
         """Record ``exc`` unless an error was recorded first; cancel the graph.
@@ -370,13 +384,13 @@ class _SourceRunner(_Runner):
         try:
             self.reading = True
             if source.blocking:
-                await anyio.to_thread.run_sync(source.open, ports)
+                await self.ctx.work(anyio.to_thread.run_sync, source.open, ports)
             else:
                 source.open(ports)
             while True:
                 self.reading = True
                 t0 = time.perf_counter()
-                batch = await source.aread(_SOURCE_BATCH)
+                batch = await self.ctx.work(source.aread, _SOURCE_BATCH)
                 stats.process_s += time.perf_counter() - t0
                 self.reading = False
                 if not batch:
@@ -445,7 +459,7 @@ class _OperatorRunner(_Runner):
         op: Operator = self.obj
         self.current = EOS
         t0 = time.perf_counter()
-        outs = await anyio.to_thread.run_sync(op.flush) if op.heavy else op.flush()
+        outs = await self.ctx.work(anyio.to_thread.run_sync, op.flush) if op.heavy else op.flush()
         self.stats.process_s += time.perf_counter() - t0
         await self._emit(outs, None)
         await self._finish_outputs()
@@ -468,7 +482,7 @@ class _OperatorRunner(_Runner):
                 break
             batch.append(nxt)
         t0 = time.perf_counter()
-        outs = await anyio.to_thread.run_sync(self._process_batch, batch, multi)
+        outs = await self.ctx.work(anyio.to_thread.run_sync, self._process_batch, batch, multi)
         self.stats.process_s += time.perf_counter() - t0
         self.stats.items_in += len(batch)
         self.last = batch[-1][1]
@@ -492,7 +506,7 @@ class _SinkRunner(_Runner):
         raised: BaseException | None = None
         try:
             if sink.heavy:
-                await anyio.to_thread.run_sync(sink.open)
+                await self.ctx.work(anyio.to_thread.run_sync, sink.open)
             else:
                 sink.open()
             ended = False
@@ -505,7 +519,7 @@ class _SinkRunner(_Runner):
                 t0 = time.perf_counter()
                 if awrite is not None:
                     self.current = item
-                    await awrite(item)
+                    await self.ctx.work(awrite, item)
                     written = 1
                 elif sink.heavy:
                     batch: list[Any] = [item]
@@ -518,7 +532,7 @@ class _SinkRunner(_Runner):
                             break
                         if type(nxt[1]) is not Bound:
                             batch.append(nxt[1])
-                    await anyio.to_thread.run_sync(self._write_batch, batch)
+                    await self.ctx.work(anyio.to_thread.run_sync, self._write_batch, batch)
                     item = batch[-1]
                     written = len(batch)
                 else:
@@ -626,6 +640,62 @@ def _snapshot(runners: dict[str, _Runner], plan: Plan, t_start: float, finished:
     )
 
 
+class _StallWatch:
+    """Turns a deadlocked graph into an error instead of a hang.
+
+    A run is deadlocked when nothing has moved through any edge and no node has been
+    working (in a worker thread, a source read, the events() consumer) for
+    ``_STALL_AFTER_S``: every task then waits on a queue that only another waiting
+    task could fill or empty. The one way a valid graph gets there is a join whose
+    inputs drift apart by more than ``max_skew_s``; the error names that join.
+    """
+
+    def __init__(self, runners: dict[str, _Runner], ctx: _Context) -> None:
+        self.runners = runners
+        self.ctx = ctx
+        self.last: tuple[int, int] | None = None
+        self.since = 0.0
+
+    def _progress(self) -> int:
+        total = 0
+        for r in self.runners.values():
+            total += r.stats.items_in + r.stats.items_out
+            if r.merger is not None:
+                total += r.merger.received
+        return total
+
+    def check(self) -> None:
+        ctx = self.ctx
+        if ctx.error is not None:
+            return
+        now = time.perf_counter()
+        state = (self._progress(), ctx.busy_epoch)
+        if ctx.busy or state != self.last:
+            self.last, self.since = state, now
+            return
+        if now - self.since < _STALL_AFTER_S:
+            return
+        for name, r in self.runners.items():
+            if r.merger is not None:
+                found = r.merger.describe_stall()
+                if found is not None:
+                    msg, t = found
+                    position = "a join" if t is None else f"t={t:.6f} s"
+                    ctx.fail(NodeError(name, position, GraphError(msg), t))
+                    return
+        waiting = ", ".join(n for n, r in self.runners.items() if not r.stats.finished)
+        ctx.fail(
+            NodeError(
+                "<graph>",
+                "a stall",
+                GraphError(
+                    f"graph stalled for {_STALL_AFTER_S:g} s: every node waits on a queue "
+                    f"({waiting})"
+                ),
+            )
+        )
+
+
 async def execute(
     plan: Plan,
     graph: Graph,
@@ -674,9 +744,12 @@ async def execute(
 
     t_start = time.perf_counter()
 
+    stall = _StallWatch(runners, ctx)
+
     async def sampler() -> None:
         next_progress = 0.0
         while True:
+            stall.check()
             for r in runners.values():
                 if r.inputs and not r.stats.finished:
                     depth = r.queue_depth()
