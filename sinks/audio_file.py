@@ -40,6 +40,7 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+import numpy.typing as npt
 from av.audio.stream import AudioStream
 from av.codec import Codec
 from av.container import OutputContainer
@@ -102,6 +103,18 @@ class _Output:
     container: OutputContainer
     stream: AudioStream
     resampler: av.AudioResampler
+
+
+def _to_frame(data: npt.NDArray[np.float32], layout: str) -> av.AudioFrame:
+    """An ``av.AudioFrame`` of ``(channels, frames)`` float32 samples.
+
+    Planar (``fltp``) up to 7 channels; interleaved (``flt``) from 8 on, since PyAV
+    18.1 cannot build planar frames of 8 or more channels.
+    """
+    if data.shape[0] >= 8:
+        packed = np.ascontiguousarray(data.T).reshape(1, -1)
+        return av.AudioFrame.from_ndarray(packed, format="flt", layout=layout)
+    return av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=layout)
 
 
 def _layout_name(channels: int) -> str:
@@ -267,9 +280,7 @@ class AudioFileSink(Sink):
             )
         try:
             layout = _layout_name(spec.channels)
-            av.AudioFrame.from_ndarray(
-                np.zeros((spec.channels, 1), np.float32), format="fltp", layout=layout
-            )
+            _to_frame(np.zeros((spec.channels, 1), np.float32), layout)
         except (ValueError, IndexError) as exc:
             raise IncompatibleInputError(
                 f"AudioFileSink({str(self.path)!r}): no channel layout for "
@@ -366,9 +377,7 @@ class AudioFileSink(Sink):
 
     def _encode(self, out: _Output, chunk: AudioChunk) -> None:
         rate = chunk.sample_rate
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(chunk.data), format="fltp", layout=self._layout
-        )
+        frame = _to_frame(chunk.data, self._layout)
         frame.sample_rate = rate
         frame.pts = chunk.start - self._origin
         frame.time_base = Fraction(1, rate)

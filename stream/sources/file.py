@@ -114,6 +114,10 @@ class VideoFormat:
         return w, h
 
 
+_MAX_JITTER_S = Fraction(1, 50)  # holes in audio timestamps above this are filled
+_MAX_FAILED_READS = 100  # on_error="skip": unreadable packets in a row before giving up
+
+
 class _AudioPipe:
     """Resample, trim, limit and re-chunk one audio stream."""
 
@@ -125,6 +129,7 @@ class _AudioPipe:
         chunk: int,
         start: Fraction,
         stop: Fraction | None,
+        source_layout: str | None = None,
     ) -> None:
         import av
 
@@ -132,31 +137,71 @@ class _AudioPipe:
         self.rate = rate
         self.channels = channels
         self.chunk = chunk
+        # Keep the stream's own layout when the channel count does not change, so a
+        # 3.0 or 4.0 file is not remixed into the default 3- or 4-channel layout.
+        layout = channel_layout(channels)
+        if source_layout:
+            try:
+                if len(av.AudioLayout(source_layout).channels) == channels:
+                    layout = source_layout
+            except (ValueError, av.FFmpegError):
+                pass
+        # PyAV 18.1 crashes converting planar frames of 8 or more channels to NumPy:
+        # take those interleaved ("flt") and transpose.
+        self.packed = channels >= 8
         self.resampler = av.AudioResampler(
-            format="fltp", layout=channel_layout(channels), rate=rate
+            format="flt" if self.packed else "fltp", layout=layout, rate=rate
         )
         self.first = math.ceil(start * rate) if start > 0 else 0  # first frame to emit
         self.stop = None if stop is None else math.ceil(stop * rate)  # one past the last
         self.pos: int | None = None  # output frame index of the next resampled sample
+        self.next_in: Fraction | None = None  # where the next decoded frame should start, s
+        self.filled_s = 0.0  # silence inserted for holes in the stream, seconds
         self.emitted = self.first  # index of the next frame to emit
         self.pending: list[npt.NDArray[np.float32]] = []
         self.pending_frames = 0
         self.done = False
 
+    def _silence(self, like: Any, seconds: Fraction) -> list[AudioChunk]:
+        import av
+
+        n = round(seconds * like.sample_rate)
+        silence = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=n)
+        silence.sample_rate = like.sample_rate
+        for plane in silence.planes:
+            plane.update(bytes(plane.buffer_size))
+        self.filled_s += float(seconds)
+        out: list[AudioChunk] = []
+        for arr in self._frames_in(silence):
+            out.extend(self._push(arr))
+        return out
+
     def _frames_in(self, frame: Any) -> Iterator[npt.NDArray[np.float32]]:
         for out in self.resampler.resample(frame):
-            yield cast(npt.NDArray[np.float32], out.to_ndarray())
+            arr = cast(npt.NDArray[np.float32], out.to_ndarray())
+            if self.packed:  # (1, frames * channels) interleaved -> (channels, frames)
+                arr = arr.reshape(-1, self.channels).T
+            yield arr
 
     def feed(self, frame: Any) -> list[AudioChunk]:
         """Take one decoded frame (None flushes the resampler)."""
         if self.done:
             return []
-        if self.pos is None and frame is not None:
-            if frame.pts is not None and frame.time_base is not None:
-                self.pos = round(frame.pts * Fraction(frame.time_base) * self.rate)
-            else:
-                self.pos = 0
         out: list[AudioChunk] = []
+        if frame is not None:
+            at = None
+            if frame.pts is not None and frame.time_base is not None:
+                at = frame.pts * Fraction(frame.time_base)  # seconds
+            if self.pos is None:
+                self.pos = 0 if at is None else round(at * self.rate)
+            elif at is not None and self.next_in is not None:
+                gap = at - self.next_in
+                if gap > _MAX_JITTER_S:
+                    # Packets lost (on_error="skip") or a hole in the stream: fill it
+                    # with silence so that what follows keeps its true time.
+                    out.extend(self._silence(frame, gap))
+            if at is not None and frame.sample_rate:
+                self.next_in = at + Fraction(frame.samples, frame.sample_rate)
         for arr in self._frames_in(frame):
             out.extend(self._push(arr))
         if frame is None:
@@ -303,10 +348,12 @@ class FileSource(Source):
         on_error: Literal["raise", "skip"] = "raise",
     ) -> None:
         self.path = os.fspath(path)
-        if not start >= 0:
-            raise ParameterError(f"FileSource.start must be >= 0 seconds, got {start}")
-        if duration is not None and not duration > 0:
-            raise ParameterError(f"FileSource.duration must be > 0 seconds, got {duration}")
+        if not (start >= 0 and math.isfinite(start)):
+            raise ParameterError(f"FileSource.start must be finite and >= 0 seconds, got {start}")
+        if duration is not None and not (duration > 0 and math.isfinite(duration)):
+            raise ParameterError(
+                f"FileSource.duration must be finite and > 0 seconds, got {duration}"
+            )
         if on_error not in ("raise", "skip"):
             raise ParameterError(f"FileSource.on_error must be 'raise' or 'skip', got {on_error!r}")
         self.start = Fraction(start).limit_denominator(10**9)
@@ -317,7 +364,16 @@ class FileSource(Source):
         self.timeout = timeout
         self.on_error = on_error
         self.skipped_packets = 0
+        self._error: Exception | None = None
         self.info: MediaInfo = probe(self.path, self.options, timeout)
+        if self.start > 0 and self.info.duration_s is not None:
+            starts = [s.start_s for s in self.info.streams if s.start_s is not None]
+            end = min(starts, default=0.0) + self.info.duration_s
+            if float(self.start) >= end:
+                raise ParameterError(
+                    f"FileSource.start={start} s is at or past the end of {self.path!r} "
+                    f"({end:.3f} s)"
+                )
         self._audio = self._select("audio", audio, audio_streams, AudioFormat)
         self._video = self._select("video", video, video_streams, VideoFormat)
         if not self._audio and not self._video:
@@ -328,6 +384,12 @@ class FileSource(Source):
             assert isinstance(afmt, AudioFormat)
             rate = afmt.sample_rate or info.sample_rate
             channels = afmt.channels or info.channels
+            if afmt.channels and afmt.channels > 8 and afmt.channels != info.channels:
+                raise ParameterError(
+                    f"AudioFormat.channels={afmt.channels}: FFmpeg remixes only to layouts "
+                    f"of 1 to 8 channels; {self.path!r} audio stream {info.kind_index} has "
+                    f"{info.channels} (channels=None keeps them)"
+                )
             if not rate or not channels:
                 raise MediaOpenError(
                     f"{self.path!r}: audio stream {info.kind_index} has no sample rate/channels"
@@ -386,6 +448,7 @@ class FileSource(Source):
 
     def open(self, ports: Collection[str]) -> None:
         self.close()
+        self._error = None
         wanted = set(ports) if ports else set(self._specs)
         self.skipped_packets = 0
         self._container = open_container(self.path, self.options, self.timeout)
@@ -393,14 +456,23 @@ class FileSource(Source):
         self._position = "start of stream"
 
     def read(self, max_items: int) -> list[tuple[str, Item]]:
+        if self._error is not None:
+            # Items decoded before the failure went out with the last read; now fail.
+            exc, self._error = self._error, None
+            raise exc
         if self._gen is None:
             self.open(self._specs)
         assert self._gen is not None
         out: list[tuple[str, Item]] = []
-        for pair in self._gen:
-            out.append(pair)
-            if len(out) >= max_items:
-                break
+        try:
+            for pair in self._gen:
+                out.append(pair)
+                if len(out) >= max_items:
+                    break
+        except Exception as exc:
+            if not out:
+                raise
+            self._error = exc  # deliver what was decoded first; raise on the next read
         return out
 
     def close(self) -> None:
@@ -431,7 +503,13 @@ class FileSource(Source):
                 spec = self._specs[port]
                 assert isinstance(spec, AudioSpec)
                 pipes[info.index] = _AudioPipe(
-                    port, spec.sample_rate, spec.channels, afmt.chunk_frames, self.start, self.stop
+                    port,
+                    spec.sample_rate,
+                    spec.channels,
+                    afmt.chunk_frames,
+                    self.start,
+                    self.stop,
+                    info.layout,
                 )
         for port, (info, vfmt) in self._video.items():
             if port in wanted:
@@ -461,14 +539,23 @@ class FileSource(Source):
                 ) from exc
 
         packets = container.demux(streams)
+        failed_reads = 0  # in a row: a demuxer that cannot get past a spot
         while True:
             try:
                 packet = next(packets)
+                failed_reads = 0
             except StopIteration:
                 break
             except av.FFmpegError as exc:
-                if self.on_error == "skip" and not isinstance(exc, av.EOFError):
+                if (
+                    self.on_error == "skip"
+                    and not isinstance(exc, av.EOFError)
+                    and failed_reads < _MAX_FAILED_READS
+                ):
                     self.skipped_packets += 1
+                    failed_reads += 1
+                    # The generator ended with the error; the demuxer goes on from here.
+                    packets = container.demux(streams)
                     continue
                 raise DecodeError(
                     f"{self.path!r}: reading failed after {self._position}: {exc}"

@@ -17,8 +17,9 @@ _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: 
 
 
 def channel_layout(channels: int) -> str:
-    """FFmpeg's default channel layout name for ``channels`` channels."""
-    return _LAYOUTS.get(channels, f"{channels}c")
+    """A channel layout name for ``channels`` channels (FFmpeg's name for an
+    unordered layout beyond 8 channels)."""
+    return _LAYOUTS.get(channels, f"{channels} channels")
 
 
 @dataclass(frozen=True)
