@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from types import TracebackType
 from typing import Any
 
@@ -44,7 +46,17 @@ class ProgressDisplay:
             TimeElapsedColumn,
         )
 
-        self.console = Console(stderr=False, highlight=False)
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                # rich exits with status 1; a closed pipe (`| head`) is not an error:
+                # silence stdout and let the CLI end with 0.
+                if self.quiet:
+                    return
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise BrokenPipeError
+
+        self.console = _Console(stderr=False, highlight=False)
         err = Console(stderr=True)
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from ._exceptions import MediaStreamError
+from ._exceptions import MediaStreamError, ParameterError
 from ._graph import Graph
 from ._items import Event
 from ._stats import RunStats
@@ -110,10 +110,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo input: generating/reusing {out / 'demo-input.mp4'} ({args.duration:g} s)")
     path = ensure_demo_input(out, args.duration)
     graph = build_demo_graph(path, out)
-    print("graph: file(audio, video) -> meter -> levels.jsonl, levels.csv, events.jsonl")
+    print("graph: file(audio) -> meter -> levels.jsonl, levels.csv, events.jsonl")
     print("       file(audio) -> gain -6 dB -> processed.wav")
     print("       file(video) -> frame_stats -> frames.jsonl, events.jsonl")
-    print(f"events as they arrive (at most one per kind every {args.print_every:g} s of media):")
+    print(
+        f"events as they arrive (at most one per kind every {args.print_every:g} s of media, "
+        "and every scene cut):"
+    )
     stats = anyio.run(
         _run_printing,
         graph,
@@ -139,6 +142,7 @@ def _cmd_meter(args: argparse.Namespace) -> int:
     from sinks import CsvSink, JsonLinesSink
 
     from .sources.file import AudioFormat, FileSource
+    from .sources.probe import is_url
 
     g = Graph()
     src = g.add(
@@ -148,6 +152,7 @@ def _cmd_meter(args: argparse.Namespace) -> int:
             video=False,
             start=args.start,
             duration=args.duration,
+            timeout=args.timeout if is_url(args.file) else None,
         ),
         "file",
     )
@@ -200,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
         default=0.5,
         metavar="S",
-        help="print at most one event per kind every S seconds of media "
-        "(default 0.5; 0 prints all)",
+        help="print at most one event per kind every S seconds of media, and every scene "
+        "cut (default 0.5; 0 prints all)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
@@ -227,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="print at most one event every S seconds of media (default 1; 0 prints all)",
     )
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="S",
+        help="URLs: fail when the network sends nothing for S seconds (default 30); "
+        "Ctrl-C takes effect within that time",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_meter)
@@ -243,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
+    except ParameterError as exc:
+        print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except MediaStreamError as exc:
         print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
         return 1

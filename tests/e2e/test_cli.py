@@ -53,6 +53,35 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path: Path) -> None:
     assert res.returncode == 2 and "must be > 0" in res.stderr
 
 
+def test_bad_parameters_exit_with_code_2(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    write_media(path, 1.0, video=False)
+    res = run("meter", str(path), "--chunk-frames", "0")
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        "mediastream meter: error: AudioFormat.chunk_frames must be >= 1 frame, got 0"
+    )
+    res = run("meter", str(path), "--start", "5")
+    assert res.returncode == 2 and "past the end" in res.stderr
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    # `mediastream meter x | head -1`: the reader goes away; exit 0, no traceback.
+    path = tmp_path / "a.wav"
+    write_media(path, 20.0, video=False)
+    proc = subprocess.Popen(
+        [str(BIN), "meter", str(path), "--print-every", "0", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "level" in proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""
+
+
 def test_meter_writes_jsonl_and_csv(tmp_path: Path) -> None:
     path = tmp_path / "speech.flac"
     write_media(path, 2.0, video=False)
