@@ -28,7 +28,14 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory system-packages
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "mediastream needs Python >= 3.11; $(PYTHON) is $$($(PYTHON) -V 2>&1)."; \
+	  echo "run: make PYTHON=python3.11 (or newer) $(MAKECMDGOALS)"; exit 1; }
+	@$(PY) -c 'import sys' 2>/dev/null || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV) || { \
+	  rm -rf $(VENV); \
+	  echo "could not create a virtual environment with $(PYTHON)."; \
+	  echo "on Debian/Ubuntu run: sudo apt-get install -y python3-venv   (then re-run make)"; \
+	  exit 1; }; }
 	$(PY) -m pip install --quiet $(TORCH_PINS)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $@
