@@ -1,0 +1,1 @@
+"""Reliability: damaged input, drifting streams, interrupts, bounded memory."""
