@@ -29,7 +29,7 @@ from .._exceptions import DecodeError, MediaOpenError, ParameterError
 from .._items import AudioChunk, Item, VideoFrame, describe_position
 from .._nodes import Source
 from .._specs import AudioSpec, StreamSpec, VideoSpec
-from .probe import MediaInfo, StreamInfo, channel_layout, open_container, probe
+from .probe import MediaInfo, StreamInfo, channel_layout, is_url, open_container, probe
 
 __all__ = ["AudioFormat", "FileSource", "VideoFormat"]
 
@@ -322,7 +322,10 @@ class FileSource(Source):
             timeline (the first chunk at ``start=10`` has ``start = 10 * rate``).
         duration: read at most this many seconds from ``start`` (default: to the end).
         options: FFmpeg demuxer/protocol options (e.g. ``{"rtsp_transport": "tcp"}``).
-        timeout: seconds to wait for network reads (URLs), default FFmpeg's.
+        timeout: URLs only: seconds to wait for the network (opening, then each read)
+            before failing with :class:`~stream.DecodeError` (default 30 s), so a
+            stalled server cannot hang a run or Ctrl-C for longer; ``None`` waits
+            as long as FFmpeg does. Ignored for local files.
         on_error: ``"raise"`` (default) stops with :class:`~stream.DecodeError` naming
             the file, stream and position at the first undecodable packet (results up to
             there are kept by the graph); ``"skip"`` drops bad packets and counts them
@@ -344,7 +347,7 @@ class FileSource(Source):
         start: float = 0.0,
         duration: float | None = None,
         options: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | None = 30.0,
         on_error: Literal["raise", "skip"] = "raise",
     ) -> None:
         self.path = os.fspath(path)
@@ -361,11 +364,13 @@ class FileSource(Source):
             None if duration is None else self.start + Fraction(duration).limit_denominator(10**9)
         )
         self.options = dict(options or {})
-        self.timeout = timeout
+        if timeout is not None and not timeout > 0:
+            raise ParameterError(f"FileSource.timeout must be > 0 seconds or None, got {timeout}")
+        self.timeout = timeout if is_url(self.path) else None
         self.on_error = on_error
         self.skipped_packets = 0
         self._error: Exception | None = None
-        self.info: MediaInfo = probe(self.path, self.options, timeout)
+        self.info: MediaInfo = probe(self.path, self.options, self.timeout)
         if self.start > 0 and self.info.duration_s is not None:
             starts = [s.start_s for s in self.info.streams if s.start_s is not None]
             end = min(starts, default=0.0) + self.info.duration_s
@@ -557,6 +562,11 @@ class FileSource(Source):
                     # The generator ended with the error; the demuxer goes on from here.
                     packets = container.demux(streams)
                     continue
+                if isinstance(exc, av.ExitError) and self.timeout is not None:
+                    raise DecodeError(
+                        f"{self.path!r}: no data from the network for {self.timeout:g} s "
+                        f"(timeout) after {self._position}"
+                    ) from exc
                 raise DecodeError(
                     f"{self.path!r}: reading failed after {self._position}: {exc}"
                 ) from exc

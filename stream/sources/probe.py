@@ -111,6 +111,12 @@ def open_container(
             raise MediaOpenError(f"cannot open {target!r}: it is a directory")
     try:
         return av.open(target, mode="r", options=options or {}, timeout=timeout)
+    except av.ExitError as exc:
+        if timeout is None:
+            raise MediaOpenError(f"cannot open {target!r}: {exc.strerror or exc}") from exc
+        raise MediaOpenError(
+            f"cannot open {target!r}: no answer from the network for {timeout:g} s (timeout)"
+        ) from exc
     except av.FFmpegError as exc:
         raise MediaOpenError(f"cannot open {target!r}: {exc.strerror or exc}") from exc
     except (OSError, ValueError) as exc:
