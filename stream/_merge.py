@@ -172,7 +172,9 @@ class Merger:
         waiting_for = ", ".join(repr(inp.upstream) for inp in empty) or "another input"
         msg = (
             f"join stalled: its input from {first.upstream!r} is {span:.3f} s ahead "
-            f"(max_skew_s={float(self.max_skew):g}) while {waiting_for} sends nothing. "
+            f"(allowed {float(self.max_skew):g} s: max_skew_s plus the spread of the inputs' "
+            "latencies) "
+            f"while {waiting_for} has sent nothing for t >= {head:.3f} s. "
             "Inputs fed by one source drifted apart: e.g. a file whose streams have "
             "different lengths or are not interleaved. Pass a larger Graph(max_skew_s=...) "
             "(math.inf: no limit, memory grows with the drift) or split the graph."

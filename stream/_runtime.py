@@ -20,9 +20,10 @@ errors. Cancelled from outside, every sink closes with the cancellation as its e
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +177,16 @@ class _Runner:
         return depth
 
     # -- input ------------------------------------------------------------------------
+    def _sample_depth(self) -> None:
+        # Nodes that run inline hold the event loop while they drain their input, so the
+        # sampler task sees it empty; the node samples its backlog itself each time it
+        # wakes up on new input (the moment the upstream has just refilled it).
+        depth = self.queue_depth()
+        stats = self.stats
+        stats.queue_depth = depth
+        if depth > stats.max_queue_depth:
+            stats.max_queue_depth = depth
+
     async def _next(self) -> tuple[str, object]:
         if self.merger is not None:
             got = self.merger.get_nowait()
@@ -185,6 +196,7 @@ class _Runner:
             result = await self.merger.get()
             self.stats.wait_in_s += time.perf_counter() - t0
             self._since_checkpoint = 0
+            self._sample_depth()
             return result
         inp = self.inputs[0]
         try:
@@ -197,6 +209,7 @@ class _Runner:
                 item = await self._upstream_closed()
             self.stats.wait_in_s += time.perf_counter() - t0
             self._since_checkpoint = 0
+            self._sample_depth()
             return inp.port, item
         except anyio.EndOfStream:
             return inp.port, await self._upstream_closed()
@@ -232,7 +245,7 @@ class _Runner:
                 self.stats.wait_out_s += time.perf_counter() - t0
                 self._since_checkpoint = 0
 
-    async def _emit(self, outs: list[Item], frontier: Fraction | None) -> None:
+    async def _emit(self, outs: Sequence[Item], frontier: Fraction | None) -> None:
         route = self.route
         for o in outs:
             sends = route.get(type(o))
@@ -620,8 +633,8 @@ def _snapshot(runners: dict[str, _Runner], plan: Plan, t_start: float, finished:
         if end is not None:
             s.media_s = float(end)
         if r.started:
-            s.wall_s = (r.ended or now) - r.started
-        nodes[name] = s
+            s.wall_s = (r.ended or now) - t_start
+        nodes[name] = dataclasses.replace(s)  # a snapshot: later progress does not change it
         if s.role == "source":
             media = max(media, s.media_s)
             d = r.obj.duration
@@ -638,6 +651,18 @@ def _snapshot(runners: dict[str, _Runner], plan: Plan, t_start: float, finished:
         latency_s=latency,
         finished=finished,
     )
+
+
+def _join_skew(plan: Plan, name: str, max_skew: Fraction | None) -> Fraction | None:
+    """The skew a join of ``name``'s inputs must allow: ``max_skew`` plus the spread of
+    their path latencies. An input that declares a latency sends its results (and
+    bounds) that much later than the others; the join must hold that much of them."""
+    if max_skew is None:
+        return None
+    ups = [plan.path_latency[e.src] for e in plan.edges if e.dst == name]
+    if len(ups) < 2:
+        return max_skew
+    return max_skew + max(ups) - min(ups)
 
 
 class _StallWatch:
@@ -738,7 +763,7 @@ async def execute(
             ordered=name not in plan.unordered,
             needs_bounds=name in plan.needs_bounds,
             capacity=graph.buffer_size,
-            max_skew=graph.max_skew,
+            max_skew=_join_skew(plan, name, graph.max_skew),
             max_batch=graph.max_batch,
         )
 

@@ -22,15 +22,17 @@ class NodeStats:
         items_out: data items produced.
         process_s: time spent inside ``read``/``process``/``write`` (includes the
             worker-thread hop for heavy nodes).
-        wait_in_s: time spent waiting for input (upstream slower than this node).
+        wait_in_s: time spent waiting for input: the upstream is slower than this node,
+            or (nodes run inline share one event loop) other inline nodes held the loop.
         wait_out_s: time spent blocked on full output buffers (backpressure).
         queue_depth: items waiting in this node's input buffers at the last sample.
-        max_queue_depth: largest input backlog seen (sampled every 50 ms).
+        max_queue_depth: largest input backlog seen (sampled every 50 ms, and by the
+            node each time it wakes up on new input).
         media_s: media time covered so far, seconds.
         latency_s: declared algorithmic latency of this node, seconds.
         path_latency_s: latency summed along the slowest path from a source to the
             output of this node, seconds.
-        wall_s: seconds since the node started (until it finished).
+        wall_s: seconds from the start of the run until the node finished (or now).
     """
 
     name: str
@@ -51,7 +53,7 @@ class NodeStats:
 
     @property
     def realtime_factor(self) -> float:
-        """Media seconds per wall second since the node started (x real time)."""
+        """Media seconds per wall second since the run started (x real time)."""
         return self.media_s / self.wall_s if self.wall_s > 0 else 0.0
 
     @property

@@ -230,3 +230,23 @@ def test_any_join_equals_a_stable_sort_by_time_then_connection(
         key=lambda x: (x[0], x[1]),
     )
     assert [(e.end, int(e.kind[1:]), e.payload) for e in sink.events] == expected
+
+
+async def test_join_allows_for_an_input_whose_latency_exceeds_max_skew() -> None:
+    # A 15 s meter window delays its events (and bounds) by 15 s: the join must hold
+    # 15 s of the 100 ms meter's events, more than max_skew_s, without stalling.
+    from operators import LevelMeter
+
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 48000 * 40)).astype(np.float32)
+    g = Graph(max_skew_s=2.0)
+    src = g.add(ArraySource.audio(x, 48000, 1024), "src")
+    fast, slow = g.add(LevelMeter(100), "fast"), g.add(LevelMeter(15000), "slow")
+    out = MemorySink()
+    g.connect(src, fast)
+    g.connect(src, slow)
+    g.connect(fast, g.add(out, "out"))
+    g.connect(slow, "out")
+    await g.run()
+    assert len(out.events) == 400 + 3
+    ends = [e.end_time for e in out.events]
+    assert ends == sorted(ends)

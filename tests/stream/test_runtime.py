@@ -307,6 +307,29 @@ async def test_heavy_sink_writes_in_worker_threads_in_order() -> None:
 
 
 # -- stats ----------------------------------------------------------------------------
+async def test_progress_snapshots_do_not_change_afterwards() -> None:
+    counter = Counter()
+    g = Graph()
+    g.chain(g.add(counting_audio(counter, 400), "src"), g.add(SlowSink(counter, 0.001), "out"))
+    snaps: list[RunStats] = []
+    final = await g.run(progress=snaps.append, progress_interval=0.05)
+    seen = [s.nodes["out"].items_in for s in snaps]
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[0] < 400
+    assert snaps[0].nodes["out"] is not final.nodes["out"]
+    assert final.nodes["out"].items_in == 400
+
+
+async def test_backlog_of_an_inline_sink_is_seen() -> None:
+    # An inline sink holds the event loop while it drains its input, so the 50 ms
+    # sampler alone sees the queue empty; the node samples it as it wakes up.
+    counter = Counter()
+    g = Graph(buffer_size=16)
+    g.chain(g.add(counting_audio(counter, 200), "src"), g.add(SlowSink(counter, 0.002), "out"))
+    stats = await g.run()
+    assert stats.nodes["out"].max_queue_depth >= 15
+    assert stats.nodes["src"].wait_out_s > 0.5 * stats.wall_s
+
+
 async def test_stats_counts_media_time_and_path_latency() -> None:
     x = noise(1, 72_000)  # exactly 1.5 s
     g = Graph()
