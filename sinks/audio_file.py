@@ -105,6 +105,9 @@ class _Output:
     resampler: av.AudioResampler
 
 
+_EMPTY_OK = frozenset({"wav", "flac", "aiff"})  # containers valid with zero samples
+
+
 def _to_frame(data: npt.NDArray[np.float32], layout: str) -> av.AudioFrame:
     """An ``av.AudioFrame`` of ``(channels, frames)`` float32 samples.
 
@@ -142,6 +145,8 @@ class AudioFileSink(Sink):
 
     Attributes:
         frames_written: audio frames (samples per channel) received since ``open()``.
+        removed_empty: True when the last run received no audio and the format cannot
+            hold zero samples, so no file was left (see :meth:`close`).
         sample_format: the encoder's sample format (``"s16"``, ``"fltp"``, ...).
 
     Checked when the graph is built: the encoder takes the input's sample rate
@@ -229,6 +234,7 @@ class AudioFileSink(Sink):
         self.spec: AudioSpec | None = None
         self._layout = "stereo"
         self.frames_written = 0
+        self.removed_empty = False
         self._out: _Output | None = None
         self._next: int | None = None  # expected start of the next chunk (frames)
         self._origin = 0  # the first chunk's start: the file's time 0 (frames)
@@ -241,6 +247,11 @@ class AudioFileSink(Sink):
 
     @staticmethod
     def _open_container(target: str | io.BytesIO, format: str | None) -> OutputContainer:
+        name = str(getattr(target, "name", target))
+        if format == "wav" or (format is None and name.lower().endswith(".wav")):
+            # Past 4 GiB (about 6 h of 16-bit stereo at 48 kHz) a RIFF header overflows:
+            # RF64 then, plain RIFF below.
+            return av.open(target, "w", format=format, container_options={"rf64": "auto"})
         return av.open(target, "w", format=format)
 
     def _add_stream(self, container: OutputContainer, spec: AudioSpec) -> AudioStream:
@@ -338,6 +349,7 @@ class AudioFileSink(Sink):
         self._origin = 0
         self._failed = None
         self.frames_written = 0
+        self.removed_empty = False
 
     def write(self, item: Item) -> None:
         """Encode one chunk; it must start where the previous one ended."""
@@ -393,7 +405,9 @@ class AudioFileSink(Sink):
     def close(self, error: BaseException | None = None) -> None:
         """Flush the resampler and the encoder, write the trailer and close the file.
 
-        Always leaves a valid file holding every chunk written so far. Idempotent.
+        Always leaves a valid file holding every chunk written so far. When no audio
+        arrived at all, only WAV, FLAC and AIFF can hold zero samples: other formats
+        leave no file (``removed_empty`` is then True). Idempotent.
         When a run failed (``error`` set, or an earlier ``write`` raised), a further
         failure here is attached to that error as a note instead of being raised.
         """
@@ -407,10 +421,17 @@ class AudioFileSink(Sink):
             out.container.mux(out.stream.encode(None))
         except Exception as exc:
             problems.append(exc)
+        empty_ok = True
         try:
+            empty_ok = out.container.format.name in _EMPTY_OK
             out.container.close()
         except Exception as exc:
             problems.append(exc)
+        if self.frames_written == 0 and not empty_ok and not problems:
+            # No audio arrived: an ogg/mp3/mp4/matroska file without a single packet
+            # is not a valid file for most readers. Leave none rather than a broken one.
+            self.path.unlink(missing_ok=True)
+            self.removed_empty = True
         if not problems:
             return
         message = f"AudioFileSink: finalising {str(self.path)!r} failed: {problems[0]}"

@@ -132,9 +132,23 @@ def test_eight_channels_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ext", ["wav", "flac"])
 def test_empty_stream_gives_a_valid_empty_file(tmp_path: Path, ext: str) -> None:
     path = tmp_path / f"empty.{ext}"
-    _write(path, np.zeros((2, 0), np.float32), 48000, 1024)
+    sink = _write(path, np.zeros((2, 0), np.float32), 48000, 1024)
     y, rate, _ = _read(path)
     assert y.shape == (2, 0) and rate == 48000
+    assert not sink.removed_empty
+
+
+@pytest.mark.parametrize("ext", ["opus", "mp3", "m4a", "aac", "mka"])
+def test_empty_stream_leaves_no_broken_file(tmp_path: Path, ext: str) -> None:
+    # These containers are not readable without a single packet: no file beats a
+    # broken one. A stream with audio in it gives a readable file.
+    path = tmp_path / f"empty.{ext}"
+    sink = _write(path, np.zeros((2, 0), np.float32), 48000, 1024)
+    assert sink.removed_empty and not path.exists()
+    sink = _write(path, _noise(2, 4800), 48000, 1024)
+    assert not sink.removed_empty
+    y, rate, _ = _read(path)
+    assert y.shape[0] == 2 and y.shape[1] >= 4800 and rate == 48000
 
 
 def test_running_twice_rewrites_the_file(tmp_path: Path) -> None:
