@@ -436,7 +436,7 @@ class Graph:
     def run_sync(
         self,
         *,
-        backend: str = "asyncio",
+        backend: Literal["asyncio", "trio"] = "asyncio",
         progress: ProgressCallback | None = None,
         progress_interval: float = 0.25,
     ) -> RunStats:

@@ -201,6 +201,25 @@ class Event(Generic[P]):
     payload: P
 
     def __post_init__(self) -> None:
+        start, end, tb = self.start, self.end, self.time_base
+        if type(start) is not int or type(end) is not int:
+            # NumPy integers are fine (made plain ints for JSON); floats would lose exactness.
+            if not isinstance(start, numbers.Integral) or not isinstance(end, numbers.Integral):
+                raise TypeError(
+                    f"Event {self.kind!r}: start and end must be ints in time-base units, "
+                    f"got {start!r} and {end!r}"
+                )
+            object.__setattr__(self, "start", int(start))
+            object.__setattr__(self, "end", int(end))
+        if type(tb) is not Fraction:
+            if not isinstance(tb, numbers.Rational):
+                raise TypeError(
+                    f"Event {self.kind!r}: time_base must be an exact Fraction (e.g. "
+                    f"Fraction(1, 48000)), got {tb!r}"
+                )
+            object.__setattr__(self, "time_base", Fraction(tb))
+        if not self.time_base > 0:
+            raise ValueError(f"Event {self.kind!r}: time_base must be > 0, got {tb}")
         if self.end < self.start:
             raise ValueError(f"Event {self.kind!r}: end {self.end} is before start {self.start}")
 

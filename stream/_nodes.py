@@ -8,7 +8,7 @@ which keeps each one testable alone and usable offline.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import ClassVar
 
@@ -68,17 +68,18 @@ class Operator(abc.ABC):
         return (spec,)
 
     @abc.abstractmethod
-    def process(self, item: Item) -> list[Item]:
-        """Consume one item; return the items that are ready now."""
+    def process(self, item: Item) -> Sequence[Item]:
+        """Consume one item; return the items that are ready now (any sequence: a
+        ``list[Event[MyPayload]]`` is fine)."""
 
-    def process_port(self, port: str, item: Item) -> list[Item]:
+    def process_port(self, port: str, item: Item) -> Sequence[Item]:
         """Consume one item that arrived on input ``port`` (multi-input operators).
 
         Items from all ports arrive merged in time order. The default ignores the port.
         """
         return self.process(item)
 
-    def flush(self) -> list[Item]:
+    def flush(self) -> Sequence[Item]:
         """End of stream: return everything still held. Default: nothing."""
         return []
 

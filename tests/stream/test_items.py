@@ -203,3 +203,15 @@ def test_describe_position() -> None:
     )
     assert describe_position(EOS) == "end of stream"
     assert describe_position(None) == "start of stream"
+
+
+def test_event_makes_numpy_ints_plain_and_refuses_inexact_times() -> None:
+    e = Event("x", np.int64(30), np.int32(40), 1, None)  # type: ignore[arg-type]
+    assert type(e.start) is int and type(e.end) is int and type(e.time_base) is Fraction
+    assert json.loads(e.to_json())["start"] == 30
+    with pytest.raises(TypeError, match="start and end must be ints"):
+        Event("x", 1.5, 2, Fraction(1, 10), None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="time_base must be an exact Fraction"):
+        Event("x", 1, 2, 1 / 48000, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="time_base must be > 0"):
+        Event("x", 1, 2, Fraction(0), None)
