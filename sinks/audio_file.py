@@ -55,6 +55,7 @@ from stream import (
     Sink,
     StreamSpec,
 )
+from stream.sources.probe import channel_layout
 
 __all__ = ["DEFAULT_CODECS", "AudioFileSink"]
 
@@ -118,15 +119,6 @@ def _to_frame(data: npt.NDArray[np.float32], layout: str) -> av.AudioFrame:
         packed = np.ascontiguousarray(data.T).reshape(1, -1)
         return av.AudioFrame.from_ndarray(packed, format="flt", layout=layout)
     return av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=layout)
-
-
-def _layout_name(channels: int) -> str:
-    """FFmpeg's default channel layout for ``channels`` (mono, stereo, 2.1, ..., 7.1)."""
-    if channels == 1:
-        return "mono"
-    if channels == 2:
-        return "stereo"
-    return str(av.AudioLayout(f"{channels}c").name)
 
 
 class AudioFileSink(Sink):
@@ -290,7 +282,7 @@ class AudioFileSink(Sink):
                 f"(resample upstream, e.g. FileSource(..., audio=AudioFormat(sample_rate={hint})))"
             )
         try:
-            layout = _layout_name(spec.channels)
+            layout = channel_layout(spec.channels)
             _to_frame(np.zeros((spec.channels, 1), np.float32), layout)
         except (ValueError, IndexError) as exc:
             raise IncompatibleInputError(

@@ -13,7 +13,8 @@ from .._exceptions import MediaOpenError
 __all__ = ["MediaInfo", "StreamInfo", "channel_layout", "is_url", "open_container", "probe"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:")
-_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+# FFmpeg's default layouts (av_channel_layout_default) for 1 to 8 channels.
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 def channel_layout(channels: int) -> str:
