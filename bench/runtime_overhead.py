@@ -105,6 +105,24 @@ async def run_graph(graph: Graph, sink: CountingSink) -> int:
     return sink.count
 
 
+async def _chain(
+    producer: Callable[[Any], Awaitable[None]],
+    forward: Callable[[Any, Any], Awaitable[None]],
+    consumer: Callable[[Any], Awaitable[None]],
+    forwarders: int,
+    buffer_size: int,
+) -> None:
+    """Wire producer -> ``forwarders`` forwarding tasks -> consumer with memory streams."""
+    streams = [
+        anyio.create_memory_object_stream[AudioChunk](buffer_size) for _ in range(forwarders + 1)
+    ]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(producer, streams[0][0])
+        for i in range(forwarders):
+            tg.start_soon(forward, streams[i][1], streams[i + 1][0])
+        tg.start_soon(consumer, streams[-1][1])
+
+
 async def run_bare(chunks: list[AudioChunk], forwarders: int, buffer_size: int) -> int:
     """Producer -> ``forwarders`` forwarding tasks -> counting consumer, plain anyio."""
     count = 0
@@ -125,14 +143,7 @@ async def run_bare(chunks: list[AudioChunk], forwarders: int, buffer_size: int) 
             async for _ in recv:
                 count += 1
 
-    streams = [
-        anyio.create_memory_object_stream[AudioChunk](buffer_size) for _ in range(forwarders + 1)
-    ]
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(producer, streams[0][0])
-        for i in range(forwarders):
-            tg.start_soon(forward, streams[i][1], streams[i + 1][0])
-        tg.start_soon(consumer, streams[-1][1])
+    await _chain(producer, forward, consumer, forwarders, buffer_size)
     return count
 
 
@@ -191,14 +202,7 @@ async def run_bare_nowait(chunks: list[AudioChunk], forwarders: int, buffer_size
                     since = 0
                     await anyio.lowlevel.checkpoint()
 
-    streams = [
-        anyio.create_memory_object_stream[AudioChunk](buffer_size) for _ in range(forwarders + 1)
-    ]
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(producer, streams[0][0])
-        for i in range(forwarders):
-            tg.start_soon(forward, streams[i][1], streams[i + 1][0])
-        tg.start_soon(consumer, streams[-1][1])
+    await _chain(producer, forward, consumer, forwarders, buffer_size)
     return count
 
 
