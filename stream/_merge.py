@@ -64,7 +64,6 @@ class Merger:
         self._changed = anyio.Event()
         self._readers_waiting = 0
         self.received = 0  # items, bounds and EOS taken from the edges (stall detection)
-        self.skew_waiting: set[int] = set()  # inputs whose reader waits at max_skew
         self._getter_waiting = False
         self._frontier: Fraction | None = None
         self._arrivals: deque[tuple[str, Item]] = deque()  # unordered mode
@@ -129,13 +128,10 @@ class Merger:
             while self._must_wait(inp):
                 event = self._changed
                 self._readers_waiting += 1
-                if self._at_max_skew(inp):
-                    self.skew_waiting.add(id(inp))
                 try:
                     await event.wait()
                 finally:
                     self._readers_waiting -= 1
-                    self.skew_waiting.discard(id(inp))
 
     def _must_wait(self, inp: MergeInput) -> bool:
         if not self.ordered:
@@ -162,9 +158,10 @@ class Merger:
 
     def describe_stall(self) -> tuple[str, float | None] | None:
         """Why this join cannot move, if an input waits at ``max_skew``: message, time."""
-        if not self.skew_waiting or self.max_skew is None:
+        # A reader whose buffer spans max_skew is waiting (see _must_wait).
+        ahead = [inp for inp in self.inputs if self._at_max_skew(inp)]
+        if not ahead or self.max_skew is None:
             return None
-        ahead = [inp for inp in self.inputs if id(inp) in self.skew_waiting]
         empty = [inp for inp in self.inputs if not inp.ended and not inp.buf]
         first = ahead[0]
         head = float(first.buf[0][0])
