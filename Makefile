@@ -60,8 +60,11 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
+# Benchmarks measure side by side against peers (pedalboard, dtaidistance, librosa):
+# they come from the `bench` extra, installed here only.
 bench: setup
-	$(PY) bench/run.py runtime_overhead
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) bench/run.py --all
 
 clean:
 	rm -rf $(VENV) mediastream-out .pytest_cache .mypy_cache .ruff_cache .hypothesis

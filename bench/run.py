@@ -65,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("name", nargs="?", help="benchmark to run (see --list)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument(
+        "--all", action="store_true", help="run every benchmark, one after the other"
+    )
+    parser.add_argument(
         "--repeats", type=_positive_int, default=5, help="measured repetitions (default 5)"
     )
     parser.add_argument(
@@ -102,30 +105,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         for bench in BENCHMARKS.values():
             print(f"{bench.name}: {bench.description}")
         return 0
-    if args.name is None:
-        parser.error("give a benchmark name (or --list)")
-    if args.name not in BENCHMARKS:
-        parser.error(f"no benchmark {args.name!r}; known: {', '.join(BENCHMARKS)}")
+    if args.all == (args.name is not None):
+        parser.error("give one benchmark name or --all (see --list)")
+    names = list(BENCHMARKS) if args.all else [args.name]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"no benchmark {unknown[0]!r}; known: {', '.join(BENCHMARKS)}")
     if args.warmup < 0:
         parser.error("--warmup must be >= 0")
 
     options = Options(quick=args.quick, backends=args.backends, seconds=args.seconds)
     full_argv = ["bench/run.py", *(sys.argv[1:] if argv is None else argv)]
-    result, path = run_benchmark(
-        BENCHMARKS[args.name],
-        options,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        argv=full_argv,
-        out_dir=args.out_dir,
-        profile=args.profile,
-        log=lambda msg: print(msg, file=sys.stderr),
-    )
-    print(f"{result['benchmark']}: {result['command']}")
-    print(format_table(result))
-    print(f"wrote {path}")
-    if "profile_file" in result:
-        print(f"wrote {result['profile_file']}")
+    for name in names:
+        result, path = run_benchmark(
+            BENCHMARKS[name],
+            options,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            argv=full_argv,
+            out_dir=args.out_dir,
+            profile=args.profile,
+            log=lambda msg: print(msg, file=sys.stderr),
+        )
+        print(f"{result['benchmark']}: {result['command']}")
+        print(format_table(result))
+        print(f"wrote {path}")
+        if "profile_file" in result:
+            print(f"wrote {result['profile_file']}")
     return 0
 
 
