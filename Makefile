@@ -12,7 +12,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # libportaudio2: PortAudio for sounddevice (live audio). FFmpeg comes inside PyAV's wheel.
-SYSTEM_PACKAGES ?= libportaudio2
+# jackd2: the JACK server whose dummy driver the live-audio tests run against (no sound card).
+SYSTEM_PACKAGES ?= libportaudio2 jackd2
 TORCH_PINS ?= torch==2.14.1 "torchaudio==2.11.*" "torchcodec==0.17.*"
 STAMP := $(VENV)/.mediastream-setup
 

@@ -2,7 +2,14 @@
 
 from .audio_file import AudioFileSink
 from .csv import CsvSink
+from .device import DeviceSink
 from .jsonl import JsonLinesSink
 from .memory import MemorySink
 
-__all__ = ["AudioFileSink", "CsvSink", "JsonLinesSink", "MemorySink"]
+__all__ = [
+    "AudioFileSink",
+    "CsvSink",
+    "DeviceSink",
+    "JsonLinesSink",
+    "MemorySink",
+]

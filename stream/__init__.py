@@ -31,7 +31,21 @@ from ._items import (
 from ._nodes import Operator, Sink, Source
 from ._specs import AudioSpec, EventSpec, StreamSpec, VideoSpec
 from ._stats import NodeStats, RunStats
-from .sources import ArraySource, AudioFormat, FileSource, MediaInfo, StreamInfo, VideoFormat, probe
+from .sources import (
+    ArraySource,
+    AudioFormat,
+    DeviceInfo,
+    DeviceSource,
+    DuplexDevice,
+    FileSource,
+    LiveStats,
+    MediaInfo,
+    StreamInfo,
+    VideoFormat,
+    XrunInfo,
+    list_devices,
+    probe,
+)
 
 __version__ = "0.1.0"
 
@@ -43,6 +57,9 @@ __all__ = [
     "AudioSpec",
     "Bound",
     "DecodeError",
+    "DeviceInfo",
+    "DeviceSource",
+    "DuplexDevice",
     "EncodeError",
     "EndOfStream",
     "Event",
@@ -53,6 +70,7 @@ __all__ = [
     "GraphError",
     "IncompatibleInputError",
     "Item",
+    "LiveStats",
     "MediaInfo",
     "MediaError",
     "MediaOpenError",
@@ -72,8 +90,10 @@ __all__ = [
     "VideoFormat",
     "VideoFrame",
     "VideoSpec",
+    "XrunInfo",
     "describe_position",
     "item_end_time",
     "item_time",
+    "list_devices",
     "probe",
 ]

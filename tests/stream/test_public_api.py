@@ -20,6 +20,8 @@ EXPECTED = {
     "ParameterError", "PortRef", "RunStats", "Sink", "Source", "StreamInfo",
     "StreamMismatchError", "StreamSpec", "VideoFormat", "VideoFrame", "VideoSpec",
     "describe_position", "item_end_time", "item_time", "probe",
+    # live audio
+    "DeviceInfo", "DeviceSource", "DuplexDevice", "LiveStats", "XrunInfo", "list_devices",
 }  # fmt: skip
 
 

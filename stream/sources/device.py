@@ -1,0 +1,332 @@
+"""Live audio input: DeviceSource, a PortAudio input stream.
+
+The PortAudio callback never waits: it copies each block into a bounded hand-off
+queue (see :mod:`stream._device`). When the graph falls behind and the queue is full,
+the oldest block is dropped and counted (an overrun). Dropped audio is replaced by
+silence of the same length, so frame indices stay contiguous and keep following the
+device clock (a file written from a live input has the length of the time that
+passed, and every later chunk stays where it belongs in time); each overrun is also
+reported as an ``"xrun"`` event on the ``"events"`` port. ``on_overrun="fail"``
+stops the graph with a :class:`~stream.MediaError` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from .._device import (
+    DeviceInfo,
+    DeviceRef,
+    Latency,
+    check_common,
+    find_device,
+    import_sounddevice,
+)
+from .._exceptions import MediaError, MediaOpenError, ParameterError
+from .._handoff import STALL_S, Capture, XrunInfo, wait_event
+from .._items import AudioChunk, Event, Item
+from .._nodes import Source
+from .._specs import AudioSpec, EventSpec, StreamSpec
+
+if TYPE_CHECKING:
+    from .duplex import DuplexDevice
+
+__all__ = ["DeviceSource", "LiveStats", "OverrunPolicy"]
+
+OverrunPolicy = Literal["drop_oldest", "fail"]
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """Counters of a live device, read while it runs or after.
+
+    Attributes:
+        sample_rate: Hz.
+        overruns: input blocks dropped because the graph fell behind (hand-off full).
+        input_overflows: input overflows reported by PortAudio (driver-side loss).
+        dropped_frames: input frames replaced by silence.
+        underruns: output buffers padded with silence because the graph was late.
+        underrun_frames: frames of silence played for that.
+        skipped_frames: processed frames a DuplexDevice skipped to bring the latency
+            back down after the graph fell behind (more than half its output queue
+            waiting): it plays the newest audio rather than a backlog.
+        round_trip_s: latest measured round trip (DuplexDevice): from the capture of
+            an input frame (ADC) to the moment its processed version reaches the DAC,
+            processing, queues and the chain's lookahead included; None until measured.
+        round_trip_min_s, round_trip_max_s: extremes over the run.
+        device_latency_s: (input, output) latency PortAudio reports for the stream.
+    """
+
+    sample_rate: int
+    overruns: int = 0
+    input_overflows: int = 0
+    dropped_frames: int = 0
+    underruns: int = 0
+    underrun_frames: int = 0
+    skipped_frames: int = 0
+    round_trip_s: float | None = None
+    round_trip_min_s: float | None = None
+    round_trip_max_s: float | None = None
+    device_latency_s: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def round_trip_frames(self) -> int | None:
+        """The latest round trip in frames."""
+        if self.round_trip_s is None:
+            return None
+        return round(self.round_trip_s * self.sample_rate)
+
+
+def _check_source_params(
+    who: str, on_overrun: str, duration: float | None, channels: int, sample_rate: int
+) -> None:
+    if on_overrun not in ("drop_oldest", "fail"):
+        raise ParameterError(
+            f"{who}: on_overrun must be 'drop_oldest' or 'fail', got {on_overrun!r}"
+        )
+    if duration is not None and (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not (math.isfinite(duration) and duration > 0)
+    ):
+        raise ParameterError(f"{who}: duration must be seconds > 0 or None, got {duration!r}")
+    if sample_rate is None or channels is None:
+        raise ParameterError(f"{who}: sample_rate (Hz) and channels are required")
+
+
+class DeviceSource(Source):
+    """Audio from an input device (microphone, line in, JACK ports) via PortAudio.
+
+    Args:
+        device: device index, part of its name (case-insensitive) or None for the
+            default input; ``mediastream devices`` lists them.
+        sample_rate: Hz (default 48000); the device must accept it.
+        channels: input channels (default 2).
+        blocksize: frames per PortAudio callback (default 256 = 5.3 ms at 48 kHz;
+            0 lets the host choose, blocks may then vary).
+        latency: PortAudio's suggested input latency: ``"low"`` (default), ``"high"``
+            or seconds.
+        queue_blocks: capacity of the hand-off queue in blocks (default 16); how far
+            the graph may fall behind before audio is dropped.
+        on_overrun: ``"drop_oldest"`` (default: drop the oldest queued block,
+            replace it by silence, emit an ``"xrun"`` event) or ``"fail"`` (stop the
+            graph with a MediaError naming the frame position).
+        duration: stop after this many seconds of audio (exactly
+            ``round(duration * sample_rate)`` frames); None runs until cancelled.
+
+    Output ports: ``"audio"`` (AudioChunk, ``start`` counts frames since the first
+    captured frame) and ``"events"`` (``"xrun"`` events with an :class:`XrunInfo`
+    payload, placed at the frames they concern). Connect ports explicitly:
+    ``graph.connect(src["audio"], op)``.
+
+    Reads wait for the device without blocking the event loop (a worker thread
+    waits on the hand-off, abandoned at once on cancellation), so a graph cancelled
+    or interrupted by Ctrl-C closes the stream promptly.
+    """
+
+    blocking = True  # open() (PortAudio can take a while) runs in a worker thread
+    live: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        device: DeviceRef = None,
+        *,
+        sample_rate: int = 48000,
+        channels: int = 2,
+        blocksize: int = 256,
+        latency: Latency = "low",
+        queue_blocks: int = 16,
+        on_overrun: OverrunPolicy = "drop_oldest",
+        duration: float | None = None,
+        _duplex: DuplexDevice | None = None,
+    ) -> None:
+        who = "DeviceSource" if _duplex is None else "DuplexDevice"
+        check_common(who, sample_rate, channels, blocksize, latency, queue_blocks)
+        _check_source_params(who, on_overrun, duration, channels, sample_rate)
+        self.device = device
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.blocksize = blocksize
+        self.latency = latency
+        self.queue_blocks = queue_blocks
+        self.on_overrun: OverrunPolicy = on_overrun
+        self.duration_s = None if duration is None else float(duration)
+        self._total = None if duration is None else round(duration * sample_rate)
+        self._duplex = _duplex
+        self._who = who
+        self._stream: Any = None
+        self._capture = Capture(queue_blocks)
+        self._events = False
+        self._next = 0
+        self._done = False
+        self._dropped = 0
+        self._last_data = 0.0
+        self.info: DeviceInfo | None = None
+
+    # -- Source -----------------------------------------------------------------------
+    def specs(self) -> Mapping[str, StreamSpec]:
+        return {
+            "audio": AudioSpec(self.sample_rate, self.channels),
+            "events": EventSpec(frozenset({"xrun"})),
+        }
+
+    @property
+    def duration(self) -> Fraction | None:
+        if self._total is None:
+            return None
+        return Fraction(self._total, self.sample_rate)
+
+    def open(self, ports: Collection[str] = ("audio",)) -> None:
+        self._events = "events" in ports
+        self._capture = Capture(self.queue_blocks)
+        self._next = 0
+        self._done = False
+        self._dropped = 0
+        self._last_data = time.monotonic()
+        self._capture.active = True
+        if self._duplex is not None:
+            self._duplex._open_half("source")
+            return
+        sd = import_sounddevice()
+        self.info = find_device(
+            self._who, self.device, "input", self.channels, self.sample_rate
+        )
+        capture = self._capture
+
+        def callback(indata: Any, frames: int, t: Any, status: Any) -> None:
+            capture.push(indata, frames, t.inputBufferAdcTime, bool(status.input_overflow))
+
+        try:
+            stream = sd.InputStream(
+                device=self.info.index,
+                samplerate=self.sample_rate,
+                channels=self.channels,
+                blocksize=self.blocksize,
+                latency=self.latency,
+                dtype="float32",
+                callback=callback,
+            )
+            stream.start()
+        except sd.PortAudioError as exc:
+            raise MediaOpenError(
+                f"{self._who}: cannot open input device {self.info.index} "
+                f"{self.info.name!r} at {self.sample_rate} Hz, {self.channels} ch: {exc}"
+            ) from exc
+        self._stream = stream
+
+    def close(self) -> None:
+        self._capture.active = False
+        if self._duplex is not None:
+            self._duplex._close_half("source", abort=False)
+            return
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.abort()  # input: nothing worth waiting for
+            stream.close()
+
+    def read(self, max_items: int) -> list[tuple[str, Item]]:
+        """Up to ``max_items`` items, waiting (in this thread) for the device."""
+        while True:
+            out = self._take(max_items)
+            if out or self._done:
+                return out
+            self._capture.ready.clear()
+            if not self._capture.blocks and not self._capture.ready.wait(0.05):
+                self._check_alive()
+
+    async def aread(self, max_items: int) -> list[tuple[str, Item]]:
+        """Like :meth:`read`, without blocking the event loop (used by the runtime)."""
+        import anyio.to_thread
+
+        capture = self._capture
+        while True:
+            out = self._take(max_items)
+            if out or self._done:
+                return out
+            capture.ready.clear()
+            if capture.blocks:
+                continue
+            if not await anyio.to_thread.run_sync(
+                wait_event, capture.ready, abandon_on_cancel=True
+            ):
+                self._check_alive()
+
+    # -- internals --------------------------------------------------------------------
+    def _stream_ok(self) -> bool:
+        stream = self._duplex._stream if self._duplex is not None else self._stream
+        return stream is not None and bool(stream.active)
+
+    def _check_alive(self) -> None:
+        if not self._stream_ok():
+            raise MediaError(f"{self._who}: the input stream stopped (device lost?)")
+        if time.monotonic() - self._last_data > STALL_S:
+            raise MediaError(
+                f"{self._who}: the input device delivered nothing for {STALL_S:g} s "
+                "(stream stalled)"
+            )
+
+    def _xrun(self, cause: str, start: int, frames: int) -> tuple[str, Item]:
+        cap = self._capture
+        info = XrunInfo(cause, frames, cap.overruns, cap.input_overflows, self._dropped)
+        return "events", Event.from_frames("xrun", start, start + frames, self.sample_rate, info)
+
+    def _limit(self, start: int, data: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        if self._total is not None and start + data.shape[1] >= self._total:
+            self._done = True
+            self._capture.active = False  # the rest is not wanted: no overruns counted
+            return data[:, : max(0, self._total - start)]
+        return data
+
+    def _take(self, max_items: int) -> list[tuple[str, Item]]:
+        blocks = self._capture.blocks
+        out: list[tuple[str, Item]] = []
+        rate = self.sample_rate
+        while len(out) < max_items and blocks and not self._done:
+            start, data, overflow = blocks.popleft()
+            self._last_data = time.monotonic()
+            if start > self._next:  # blocks dropped by the hand-off: an overrun
+                gap = start - self._next
+                if self.on_overrun == "fail":
+                    raise MediaError(
+                        f"{self._who}: overrun at frame {self._next} "
+                        f"(t={self._next / rate:.3f} s): the graph fell behind the device "
+                        f"and {gap} frames were lost (on_overrun='fail'; 'drop_oldest' "
+                        "replaces them by silence and goes on)"
+                    )
+                silence = self._limit(self._next, np.zeros((self.channels, gap), np.float32))
+                self._dropped += silence.shape[1]
+                if self._events:
+                    out.append(self._xrun("overrun", self._next, silence.shape[1]))
+                out.append(("audio", AudioChunk(silence, rate, self._next)))
+                self._next += silence.shape[1]
+                if self._done:
+                    break
+            if overflow and self._events:
+                out.append(self._xrun("input_overflow", start, 0))
+            data = self._limit(start, data)
+            if data.shape[1]:
+                out.append(("audio", AudioChunk(data, rate, start)))
+            self._next = start + data.shape[1]
+        return out
+
+    def stats(self) -> LiveStats:
+        """The counters so far (also after the run)."""
+        cap = self._capture
+        if self._duplex is not None:
+            return self._duplex.stats()
+        latency = (float(self._stream.latency), 0.0) if self._stream is not None else (0.0, 0.0)
+        return LiveStats(
+            sample_rate=self.sample_rate,
+            overruns=cap.overruns,
+            input_overflows=cap.input_overflows,
+            dropped_frames=self._dropped,
+            device_latency_s=latency,
+        )
