@@ -10,12 +10,29 @@ from .dynamics import (
 )
 from .gain import Gain
 from .meters import LevelMeter, LevelReading
-from .video import FrameStats, FrameStatsReading
+from .video import (
+    AlignPair,
+    AlignRegistration,
+    DTWPair,
+    Fingerprint,
+    FrameFingerprint,
+    FrameStats,
+    FrameStatsReading,
+    OnlineSubsequenceDTW,
+    Registrar,
+    Registration,
+    VideoAlign,
+)
 
 __all__ = [
+    "AlignPair",
+    "AlignRegistration",
     "Compressor",
+    "DTWPair",
     "DynamicsReading",
     "EnvelopeFollower",
+    "Fingerprint",
+    "FrameFingerprint",
     "FrameStats",
     "FrameStatsReading",
     "Gain",
@@ -24,4 +41,8 @@ __all__ = [
     "LevelMeter",
     "LevelReading",
     "Limiter",
+    "OnlineSubsequenceDTW",
+    "Registrar",
+    "Registration",
+    "VideoAlign",
 ]

@@ -5,6 +5,7 @@ from .csv import CsvSink
 from .device import DeviceSink
 from .jsonl import JsonLinesSink
 from .memory import MemorySink
+from .video_file import VideoFileSink
 
 __all__ = [
     "AudioFileSink",
@@ -12,4 +13,5 @@ __all__ = [
     "DeviceSink",
     "JsonLinesSink",
     "MemorySink",
+    "VideoFileSink",
 ]

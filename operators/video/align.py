@@ -1,0 +1,324 @@
+"""VideoAlign: which background frame each foreground frame shows, while both decode.
+
+Two input ports, ``"fg"`` and ``"bg"``, take video frames (ask the decoder for small
+grey frames, both shrunk by the same factor). The operator:
+
+1. registers the fg in the bg (:class:`~operators.video.registration.Registrar`:
+   multi-scale template matching, confirmed on several frames);
+2. fingerprints fg frames whole and bg frames on the registered region only
+   (:class:`~operators.video.fingerprint.FrameFingerprinter` thumbnails);
+3. aligns the two fingerprint streams with the windowed online subsequence DTW
+   (:class:`~operators.video.online_dtw.OnlineSubsequenceDTW`) and emits an
+   ``"align_pair"`` event per fg frame as soon as its pair is final (or forced by
+   ``max_lag``), after one ``"align_registration"`` event.
+
+**Joining two timelines.** The runtime merges the ports in time order, but fg time 0
+is somewhere inside the bg. Nothing here waits on the join: every item is consumed at
+once, fg fingerprints (2.3 KB each) wait inside the DTW until the bg reaches them,
+and bg frames are dropped as soon as the band has passed. Memory is the DTW band
+(``band * max_lag``) plus the fg frames that arrived before the bg reached them (the
+start offset times the fg rate); the default ``Graph(max_skew_s=10)`` is never hit
+because both ports keep flowing. Pairs are identical for any interleaving of the two
+ports: every decision depends only on frame counts, never on arrival order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from stream import (
+    Event,
+    EventSpec,
+    IncompatibleInputError,
+    Item,
+    Operator,
+    ParameterError,
+    StreamSpec,
+    VideoFrame,
+    VideoSpec,
+)
+
+from .fingerprint import FrameFingerprinter, gray_of
+from .online_dtw import DTWPair, OnlineSubsequenceDTW
+from .registration import Registrar, Registration
+
+__all__ = ["AlignPair", "AlignRegistration", "VideoAlign"]
+
+
+@dataclass(frozen=True)
+class AlignPair:
+    """Foreground frame ``fg_index`` shows background frame ``bg_index``.
+
+    Attributes:
+        fg_index: fg frame number.
+        bg_index: bg frame number.
+        fg_time: fg presentation time, seconds.
+        bg_time: bg presentation time, seconds.
+        cost: thumbnail cost ``1 - correlation`` (0 identical .. 2 inverted).
+        confidence: ``1 - cost`` clipped to 0..1.
+        final: False when the maximum lag forced the pair out before it was certain.
+    """
+
+    fg_index: int
+    bg_index: int
+    fg_time: float
+    bg_time: float
+    cost: float
+    confidence: float
+    final: bool
+
+
+@dataclass(frozen=True)
+class AlignRegistration:
+    """Where the fg sits in the bg frames given to the operator (pixels of those frames).
+
+    Attributes:
+        x, y, width, height: the bg region the fg shows, pixels.
+        scale: fg pixels per bg pixel.
+        score: correlation of the match, -1..1.
+        fg_index: the fg frame that was matched (the first with texture).
+        bg_index: the bg frame it was matched on.
+        bg_width, bg_height: size of the bg frames the region refers to, pixels.
+    """
+
+    x: float
+    y: float
+    width: float
+    height: float
+    scale: float
+    score: float
+    fg_index: int
+    bg_index: int
+    bg_width: int
+    bg_height: int
+
+
+class VideoAlign(Operator):
+    """Aligns a foreground video to the background it was cut from (module docs).
+
+    Args:
+        band: DTW half-band, bg frames (default 8).
+        max_lag: most fg frames a pair may wait before it is forced out (default 90).
+        max_step: largest bg advance per fg frame (default 3).
+        step_penalty: cost per bg frame of deviation from the rate ratio (default 0.01).
+        min_scale: smallest fg/region size ratio searched (default 0.25).
+        max_scale: largest (default 1.0).
+        fg_rate: fg frames per second (default: the input spec's frame rate).
+        bg_rate: bg frames per second (default: the input spec's frame rate).
+        thumb_width: thumbnail width, pixels (default 32).
+        thumb_height: thumbnail height, pixels (default 18).
+        confirm_s: the registration's match must be the best within this many seconds
+            of bg on each side (default 1 s); the pairs start that much later.
+    """
+
+    input_ports = ("fg", "bg")
+    accepts = frozenset({"video"})
+    heavy = True
+
+    def __init__(
+        self,
+        band: int = 8,
+        max_lag: int = 90,
+        max_step: int = 3,
+        step_penalty: float = 0.01,
+        min_scale: float = 0.25,
+        max_scale: float = 1.0,
+        fg_rate: float | None = None,
+        bg_rate: float | None = None,
+        thumb_width: int = 32,
+        thumb_height: int = 18,
+        confirm_s: float = 1.0,
+    ) -> None:
+        for name, rate in (("fg_rate", fg_rate), ("bg_rate", bg_rate)):
+            if rate is not None and not 0 < rate <= 1000:
+                raise ParameterError(f"VideoAlign.{name} must be in (0, 1000] fps, got {rate}")
+        self.fingerprinter = FrameFingerprinter(thumb_width, thumb_height)
+        self._params: dict[str, Any] = {
+            "band": band, "max_lag": max_lag, "max_step": max_step, "step_penalty": step_penalty,
+        }  # fmt: skip
+        # Validate now (with slope 1); rebuilt with the real slope in configure().
+        OnlineSubsequenceDTW(dim=self.fingerprinter.dim, **self._params)
+        Registrar(min_scale=min_scale, max_scale=max_scale)
+        self.min_scale, self.max_scale = min_scale, max_scale
+        self.fg_rate, self.bg_rate = fg_rate, bg_rate
+        if not 0 < confirm_s <= 60:
+            raise ParameterError(f"VideoAlign.confirm_s must be in (0, 60] s, got {confirm_s}")
+        self.confirm_s = confirm_s
+        self.slope = 1.0
+        self._bg_fps = 25.0
+        self._fg_fps = 25.0
+        self._configure_parts()
+
+    def _configure_parts(self) -> None:
+        self.dtw = OnlineSubsequenceDTW(
+            slope=self.slope, dim=self.fingerprinter.dim, **self._params
+        )
+        self.registrar = Registrar(
+            slope=self.slope,
+            min_scale=self.min_scale,
+            max_scale=self.max_scale,
+            confirm=max(1, round(self.confirm_s * self._bg_fps)),
+            # The DTW's start search wants the bg from a little before the match.
+            keep_before=self._params["band"] + 4,
+        )
+        self.reset()
+
+    def configure(self, inputs: Mapping[str, StreamSpec]) -> tuple[StreamSpec, ...]:
+        rates: dict[str, float] = {}
+        for port in self.input_ports:
+            spec = inputs.get(port)
+            if not isinstance(spec, VideoSpec):
+                raise IncompatibleInputError(f"VideoAlign port {port!r} takes video, got {spec}")
+            if spec.pixel_format not in ("rgb24", "bgr24", "gray"):
+                raise IncompatibleInputError(
+                    f"VideoAlign port {port!r} takes rgb24/bgr24/gray, got {spec.pixel_format}"
+                )
+            given = self.fg_rate if port == "fg" else self.bg_rate
+            rate = given if given is not None else spec.frame_rate
+            if rate is None or not rate > 0:
+                raise IncompatibleInputError(
+                    f"VideoAlign: the {port} frame rate is unknown; pass {port}_rate (fps)"
+                )
+            rates[port] = float(rate)
+        self.slope = rates["bg"] / rates["fg"]
+        self._bg_fps = rates["bg"]
+        self._fg_fps = rates["fg"]
+        if not self.slope <= self._params["max_step"]:
+            raise IncompatibleInputError(
+                f"VideoAlign: bg/fg frame rate ratio {self.slope:.3f} exceeds max_step "
+                f"{self._params['max_step']}"
+            )
+        self._configure_parts()
+        return (EventSpec(frozenset({"align_pair", "align_registration"})),)
+
+    def reset(self) -> None:
+        self.dtw.reset()
+        self.registrar.reset()
+        self.registration: AlignRegistration | None = None
+        self._region: tuple[int, int, int, int] | None = None
+        self._fg_times: deque[tuple[int, int]] = deque()  # (index, pts) not yet paired
+        self._bg_times: deque[tuple[int, int]] = deque()  # (index, pts) still pairable
+        self._fg_tb: Fraction | None = None
+        self._bg_tb: Fraction | None = None
+        self._bg_size = (0, 0)
+        self._fg_count = 0
+        self._bg_count = 0
+
+    @property
+    def latency(self) -> Fraction:
+        """``max_lag`` fg frames: the longest a pair waits once the fg is located.
+
+        Before that, pairs also wait for the bg to reach the fg's start (the start
+        offset); :meth:`bound` reports the true lower bound to downstream joins.
+        """
+        return Fraction(self._params["max_lag"]) / Fraction(self._fg_fps).limit_denominator(1001)
+
+    def bound(self, frontier: Fraction) -> Fraction:
+        if self._fg_times and self._fg_tb is not None:
+            return min(frontier, self._fg_times[0][1] * self._fg_tb)
+        return frontier
+
+    def process(self, item: Item) -> list[Item]:
+        raise TypeError("VideoAlign has two inputs, 'fg' and 'bg': connect both ports")
+
+    def process_port(self, port: str, item: Item) -> list[Item]:
+        if type(item) is not VideoFrame:
+            raise TypeError(f"VideoAlign takes video frames, got {type(item).__name__}")
+        if port == "fg":
+            return self._fg(item)
+        if port == "bg":
+            return self._bg(item)
+        raise ValueError(f"VideoAlign has no input port {port!r}")
+
+    def _fg(self, frame: VideoFrame) -> list[Item]:
+        index = self._fg_count
+        self._fg_count += 1
+        self._fg_tb = frame.time_base
+        gray = gray_of(frame.data, frame.pixel_format)
+        if self.registration is None:
+            self.registrar.push_fg(index, gray)
+        self._fg_times.append((index, frame.pts))
+        return self._pairs(self.dtw.push_fg(index, self.fingerprinter.thumb(gray)))
+
+    def _bg(self, frame: VideoFrame) -> list[Item]:
+        index = self._bg_count
+        self._bg_count += 1
+        self._bg_tb = frame.time_base
+        self._bg_times.append((index, frame.pts))
+        gray = gray_of(frame.data, frame.pixel_format)
+        if self.registration is not None:
+            return self._pairs(self._push_bg(index, gray))
+        self._bg_size = (gray.shape[1], gray.shape[0])
+        reg = self.registrar.push_bg(index, gray)
+        if reg is None:
+            self._trim_bg_times(self.registrar.bg_frames[0][0])
+            return []
+        return self._registered(reg)
+
+    def _registered(self, reg: Registration) -> list[Item]:
+        bw, bh = self._bg_size
+        assert self.registrar.bg_index is not None
+        self.registration = AlignRegistration(
+            reg.x, reg.y, reg.width, reg.height, reg.scale, reg.score,
+            self.registrar.ref or 0, self.registrar.bg_index, bw, bh,
+        )  # fmt: skip
+        self._region = reg.region(bw, bh)
+        out: list[Item] = []
+        if self._fg_times:
+            _, pts = self._fg_times[0]
+            assert self._fg_tb is not None
+            out.append(Event("align_registration", pts, pts, self._fg_tb, self.registration))
+        held = list(self.registrar.bg_frames)
+        self.registrar.bg_frames.clear()
+        self._trim_bg_times(held[0][0] if held else self._bg_count)
+        pairs: list[DTWPair] = []
+        for i, g in held:
+            pairs += self._push_bg(i, g)
+        return out + self._pairs(pairs)
+
+    def _push_bg(self, index: int, gray: np.ndarray[Any, Any]) -> list[DTWPair]:
+        assert self._region is not None
+        x, y, w, h = self._region
+        return self.dtw.push_bg(index, self.fingerprinter.thumb(gray[y : y + h, x : x + w]))
+
+    def _trim_bg_times(self, first: int) -> None:
+        times = self._bg_times
+        while times and times[0][0] < first:
+            times.popleft()
+
+    def _pairs(self, pairs: list[DTWPair]) -> list[Item]:
+        if not pairs:
+            if self.registration is not None:
+                self._trim_bg_times(self.dtw.first_needed_bg)
+            return []
+        assert self._fg_tb is not None and self._bg_tb is not None
+        out: list[Item] = []
+        fg_times, bg_times = self._fg_times, self._bg_times
+        for p in pairs:
+            while fg_times[0][0] < p.fg:
+                fg_times.popleft()
+            fg_pts = fg_times[0][1]
+            while bg_times[0][0] < p.bg:
+                bg_times.popleft()
+            bg_pts = bg_times[0][1]
+            payload = AlignPair(
+                p.fg, p.bg, float(fg_pts * self._fg_tb), float(bg_pts * self._bg_tb),
+                p.cost, min(1.0, max(0.0, 1.0 - p.cost)), p.final,
+            )  # fmt: skip
+            out.append(Event("align_pair", fg_pts, fg_pts, self._fg_tb, payload))
+        fg_times.popleft()
+        return out
+
+    def flush(self) -> list[Item]:
+        out: list[Item] = []
+        if self.registration is None:
+            reg = self.registrar.finish()
+            if reg is not None:
+                out += self._registered(reg)
+        return out + self._pairs(self.dtw.finish())

@@ -1,0 +1,350 @@
+"""Windowed online subsequence DTW between two fingerprint streams.
+
+:class:`OnlineSubsequenceDTW` takes foreground and background thumbnails in any
+interleaving and returns ``(fg, bg)`` pairs as soon as they are certain:
+
+1. **Start search.** The fg may start anywhere inside the bg. Candidate bg frames
+   ``j`` for the first fg frame with content (``r0``: black and flat frames have zero
+   thumbnails) are scored by the mean cost of fg frames ``r0 + k`` (``k <
+   search_frames``) against bg frames ``j + round(k * slope)``; the start locks on the
+   first candidate that costs at most ``accept_cost`` and is the lowest within
+   ``confirm`` candidates on each side (at the end of the input, the lowest candidate
+   still held), and fg frame 0 is placed ``r0 * slope`` bg frames before it.
+2. **Banded rows.** Each fg frame then fills one row of the banded DTW of
+   :mod:`operators.video.offline_dtw` (``2 * band + 1`` cells following the path;
+   across flat fg frames the band advances at the expected slope), as
+   soon as the bg frames of its band have arrived: one matrix-vector product for the
+   costs and one Numba row update.
+3. **Finality.** After each row, the paths ending in every live cell of the newest
+   row are traced back; where they all pass through one cell, that cell and
+   everything before it is final and emitted. It is exactly what the offline banded
+   DTW returns for those rows, whatever comes later.
+4. **Maximum lag.** When more than ``max_lag`` rows wait, the oldest is emitted on the
+   currently best path (``final=False``) and every live cell whose path disagrees is
+   dropped, so later pairs stay consistent and bg indices never go back.
+
+Memory: the band state is ``O(band * max_lag)``; fingerprints are held from the oldest
+row still to compute (fg) and the band's left edge (bg). Items in time order keep the
+bg side to a band; the fg side holds the frames that arrived before the bg reached
+them, i.e. the fg start offset in frames.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from stream import ParameterError
+
+from ._band import FeatureWindow, converge, roots, trace
+from .offline_dtw import check_dtw_parameters, dtw_row, step_weights
+
+__all__ = ["DTWPair", "OnlineSubsequenceDTW"]
+
+
+@dataclass(frozen=True, slots=True)
+class DTWPair:
+    """One aligned pair: fg frame ``fg`` shows bg frame ``bg`` at ``cost``.
+
+    ``final`` is False when the pair was forced out by the maximum lag.
+    """
+
+    fg: int
+    bg: int
+    cost: float
+    final: bool
+
+
+class OnlineSubsequenceDTW:
+    """Online, banded subsequence DTW with a finality rule (see module docs).
+
+    Args:
+        slope: expected bg frames per fg frame (``bg_fps / fg_fps``).
+        band: half-width of the band in bg frames (default 8).
+        max_lag: most fg frames a pair may wait before it is forced out (default 90).
+        max_step: largest bg advance per fg frame (default 3: up to 2 dropped frames at
+            slope 1).
+        step_penalty: cost per bg frame of deviation from ``slope`` (default 0.01; costs
+            are ``1 - correlation`` of thumbnails, 0..2).
+        search_frames: fg frames scored per candidate start (default 12).
+        confirm: candidates on each side a start must beat (default 24 bg frames).
+        accept_cost: highest mean cost of an acceptable start (default 0.35).
+        dim: feature length (default 576: a 32x18 thumbnail).
+    """
+
+    def __init__(
+        self,
+        slope: float = 1.0,
+        band: int = 8,
+        max_lag: int = 90,
+        max_step: int = 3,
+        step_penalty: float = 0.01,
+        search_frames: int = 12,
+        confirm: int = 24,
+        accept_cost: float = 0.35,
+        dim: int = 576,
+    ) -> None:
+        check_dtw_parameters(slope, band, max_step, step_penalty)
+        if not 1 <= max_lag <= 100_000:
+            raise ParameterError(f"max_lag must be 1..100000 fg frames, got {max_lag}")
+        if not 1 <= search_frames <= 1000:
+            raise ParameterError(f"search_frames must be 1..1000 fg frames, got {search_frames}")
+        if not 0 <= confirm <= 100_000:
+            raise ParameterError(f"confirm must be 0..100000 bg frames, got {confirm}")
+        if not (math.isfinite(accept_cost) and 0 < accept_cost <= 2):
+            raise ParameterError(
+                f"accept_cost must be in (0, 2] (1 - correlation), got {accept_cost}"
+            )
+        if dim < 1:
+            raise ParameterError(f"dim must be >= 1, got {dim}")
+        self.slope = float(slope)
+        self.band = band
+        self.max_lag = max_lag
+        self.max_step = max_step
+        self.step_penalty = float(step_penalty)
+        self.search_frames = search_frames
+        self.confirm = confirm
+        self.accept_cost = float(accept_cost)
+        self.dim = dim
+        self.width = 2 * band + 1
+        self._weights = step_weights(self.slope, max_step, self.step_penalty)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all stream state."""
+        self._fg = FeatureWindow(self.dim)
+        self._bg = FeatureWindow(self.dim)
+        self._bg_first: int | None = None
+        self.start: float | None = None  # locked bg position of fg frame 0
+        self._r0: int | None = None  # first fg frame with content (not flat)
+        self._pos = 0.0  # estimated bg position of the last computed row
+        self._ended = False
+        # start search
+        self._next_cand = 0
+        self._scores = np.empty(0, np.float64)  # scores of candidates _score_base...
+        self._score_base = 0
+        self._next_check = 0
+        # rows
+        self._next_row = 0
+        self._prev_d = np.full(self.width, np.inf)
+        self._prev_lo = 0
+        cap = self.max_lag + 2
+        self._los = np.zeros(cap, np.int64)
+        self._steps = np.full((cap, self.width), -1, np.int8)
+        self._costs = np.zeros((cap, self.width), np.float64)
+        self._pending = 0
+        self._first_pending = 0
+        self.forced = 0  # pairs forced out by max_lag
+
+    # -- input ------------------------------------------------------------------------
+    def _check(self, side: str, feats: FeatureWindow, index: int, row: npt.ArrayLike) -> None:
+        if self._ended:
+            raise ValueError(f"{side} frame {index} after the end of the input")
+        if np.shape(row) != (self.dim,):
+            raise ValueError(
+                f"{side} frame {index}: feature shape {np.shape(row)}, want ({self.dim},)"
+            )
+        if feats.count and index != feats.count:
+            raise ValueError(
+                f"{side} frame {index} arrived after frame {feats.count - 1}: frames must be "
+                "consecutive and in order"
+            )
+
+    def push_fg(self, index: int, thumb: npt.ArrayLike) -> list[DTWPair]:
+        """Add fg frame ``index`` (0, 1, 2...); returns the pairs that became ready."""
+        self._check("fg", self._fg, index, thumb)
+        if self._fg.count == 0 and index != 0:
+            raise ValueError(f"fg frames must start at index 0, got {index}")
+        row = np.asarray(thumb, np.float32)
+        if self._r0 is None and np.any(row != 0):
+            self._r0 = index
+        self._fg.push(row)
+        return self._advance()
+
+    def push_bg(self, index: int, thumb: npt.ArrayLike) -> list[DTWPair]:
+        """Add bg frame ``index`` (consecutive from any first index)."""
+        self._check("bg", self._bg, index, thumb)
+        if self._bg_first is None:
+            self._bg_first = index
+            self._bg.base = self._bg.count = index
+            self._next_cand = self._score_base = self._next_check = index
+        self._bg.push(np.asarray(thumb, np.float32))
+        return self._advance()
+
+    def finish(self) -> list[DTWPair]:
+        """End of both inputs: every remaining fg frame gets its pair."""
+        self._ended = True
+        out = self._advance()
+        if self._pending:
+            alive = np.isfinite(self._prev_d)
+            if alive.any():
+                k = int(np.argmin(self._prev_d))
+                out += self._emit(self._pending - 1, self._prev_lo + k, True)
+        return out
+
+    # -- start search -----------------------------------------------------------------
+    def _offsets(self, k: int) -> npt.NDArray[np.int64]:
+        return np.round(np.arange(k) * self.slope).astype(np.int64)
+
+    def _score(self, cands: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.float64]:
+        offs = self._offsets(k)
+        assert self._r0 is not None
+        fg = self._fg.rows(self._r0, self._r0 + k)
+        out = np.empty(cands.shape[0], np.float64)
+        last = self._bg.count - 1
+        for a in range(0, cands.shape[0], 256):
+            idx = np.minimum(cands[a : a + 256, np.newaxis] + offs, last) - self._bg.base
+            sims = np.einsum("ckd,kd->c", self._bg.data[idx], fg, optimize=False)
+            out[a : a + 256] = 1.0 - sims / k
+        return out
+
+    def _search(self) -> None:
+        if self._bg_first is None:
+            return
+        r0 = self._r0
+        if r0 is None:
+            if self._ended and self._fg.count:  # only flat fg frames: nothing to find
+                self._lock(self._bg_first)
+            return
+        k = self.search_frames
+        if self._ended:
+            k = min(k, self._fg.count - r0)
+        if self._fg.count < r0 + k:
+            return
+        offs_last = round((k - 1) * self.slope)
+        stop = self._bg.count if self._ended else self._bg.count - offs_last
+        if stop > self._next_cand:
+            cands = np.arange(self._next_cand, stop, dtype=np.int64)
+            self._scores = np.concatenate([self._scores, self._score(cands, k)])
+            self._next_cand = stop
+        # Check candidates whose right window is complete (all of them at the end).
+        scores, base, conf = self._scores, self._score_base, self.confirm
+        while self._next_check < self._next_cand and (
+            self._ended or self._next_check + conf < self._next_cand
+        ):
+            c = self._next_check
+            s = scores[c - base]
+            if s <= self.accept_cost:
+                left = scores[max(0, c - conf - base) : c - base]
+                right = scores[c - base + 1 : c + conf + 1 - base]
+                if (left.size == 0 or s < left.min()) and (right.size == 0 or s <= right.min()):
+                    self._lock(c)
+                    return
+            self._next_check += 1
+        if self._ended and self._next_cand > base:
+            self._lock(base + int(np.argmin(scores)))
+            return
+        # Forget candidates that can no longer matter (bounded memory).
+        keep = max(base, self._next_check - conf)
+        self._scores = scores[keep - base :]
+        self._score_base = keep
+
+    def _lock(self, c: int) -> None:
+        """Lock the start: bg frame ``c`` shows the first fg frame with content."""
+        assert self._bg_first is not None
+        self.start = c - (self._r0 or 0) * self.slope
+        self._pos = self.start
+        self._prev_lo = max(self._bg_first, math.floor(self.start + 0.5) - self.band)
+        self._scores = np.empty(0, np.float64)
+
+    @property
+    def _search_reach(self) -> int:
+        """bg frames before a candidate that its lock may still need."""
+        return self.band + math.ceil((self._r0 or 0) * self.slope) + 1
+
+    # -- rows -------------------------------------------------------------------------
+    def _advance(self) -> list[DTWPair]:
+        if self.start is None:
+            self._search()
+            if self.start is None:
+                if self._r0 is not None:
+                    self._bg.drop_before(self._score_base - self._search_reach)
+                return []
+        out: list[DTWPair] = []
+        while self._next_row < self._fg.count:
+            i = self._next_row
+            lo = self._prev_lo
+            if i > 0:
+                lo = max(lo, math.floor(self._pos + self.slope + 0.5) - self.band)
+            if not self._ended and self._bg.count < lo + self.width:
+                break
+            out += self._row(i, lo)
+        self._fg.drop_before(self._next_row)
+        self._bg.drop_before(self._prev_lo)
+        return out
+
+    def _row(self, i: int, lo: int) -> list[DTWPair]:
+        width = self.width
+        hi = min(lo + width, self._bg.count)
+        cost = np.full(width, np.inf)
+        cost[: hi - lo] = 1.0 - self._bg.rows(lo, hi) @ self._fg.rows(i, i + 1)[0]
+        p = self._pending
+        self._los[p] = lo
+        self._costs[p] = cost
+        d = np.empty(width)
+        if i == 0:
+            d[:] = cost
+            self._steps[p] = -1
+        else:
+            dtw_row(self._prev_d, self._prev_lo, cost, lo, self._weights, d, self._steps[p])
+        self._prev_d, self._prev_lo = d, lo
+        # Where this row sits: its best cell, or (a flat fg frame, cost 1 everywhere)
+        # the expected advance from the previous row.
+        if np.any(cost[: hi - lo] != 1.0):
+            self._pos = float(lo + int(np.argmin(d)))
+        elif i > 0:
+            self._pos += self.slope
+        self._pending = p + 1
+        self._next_row = i + 1
+        alive = np.isfinite(d)
+        out: list[DTWPair] = []
+        r, col = converge(self._los, self._steps, self._pending, alive)
+        if r >= 0:
+            out += self._emit(r, col, True)
+        while self._pending > self.max_lag:
+            origin = roots(self._los, self._steps, self._pending, np.isfinite(self._prev_d))
+            k = int(np.argmin(self._prev_d))
+            keep = int(origin[k])
+            self._prev_d[origin != keep] = np.inf
+            self.forced += 1
+            out += self._emit(0, keep, False)
+            r, col = converge(self._los, self._steps, self._pending, np.isfinite(self._prev_d))
+            if r >= 0:
+                out += self._emit(r, col, True)
+        return out
+
+    def _emit(self, row: int, col: int, final: bool) -> list[DTWPair]:
+        """Emit pending rows 0..row along the path through (row, col); drop them."""
+        path = trace(self._los, self._steps, row, col)
+        first = self._first_pending
+        out = [
+            DTWPair(first + r, int(j), float(self._costs[r, j - self._los[r]]), final)
+            for r, j in enumerate(path.tolist())
+        ]
+        n = row + 1
+        rest = self._pending - n
+        if rest:
+            self._los[:rest] = self._los[n : self._pending]
+            self._steps[:rest] = self._steps[n : self._pending]
+            self._costs[:rest] = self._costs[n : self._pending]
+        self._pending = rest
+        self._first_pending = first + n
+        return out
+
+    # -- introspection ----------------------------------------------------------------
+    @property
+    def first_needed_bg(self) -> int:
+        """Lowest bg frame a future pair can name (0 before any bg arrived)."""
+        if self._bg_first is None:
+            return 0
+        if self.start is None:
+            return max(self._bg_first, self._score_base - self._search_reach)
+        return int(self._los[0]) if self._pending else self._prev_lo
+
+    @property
+    def held_frames(self) -> tuple[int, int]:
+        """Fingerprints held now: (fg, bg)."""
+        return self._fg.count - self._fg.base, self._bg.count - self._bg.base

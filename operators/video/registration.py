@@ -1,0 +1,251 @@
+"""Spatial registration on streams: where the foreground sits in the background.
+
+:class:`Registrar` works on streams whose time offset is unknown: every bg frame is a
+candidate match of the reference fg frame (the first with texture), scored at full
+resolution with :mod:`operators.video.template_match` and confirmed on later fg frames
+against the bg frames the frame-rate ratio puts them on; it locks on the first
+candidate that is acceptable and the best within ``confirm`` candidates on each side.
+Memory: a ring of ``confirm`` plus the confirmation span of bg frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from stream import ParameterError
+
+from .template_match import Gray, Registration, match_frame, refine_match, scale_grid
+
+__all__ = ["Registrar", "Registration", "match_frame", "refine_match", "scale_grid"]
+
+
+class Registrar:
+    """Registers a fg stream on a bg stream whose time offset is unknown (module docs).
+
+    Each bg frame ``c`` is a candidate for the reference fg frame (the first with
+    texture, :attr:`ref`): its score is the lowest full-resolution correlation of the
+    reference on bg frame ``c`` and of the check fg
+    frames on the bg frames the rate ratio puts them on (each within one frame), with
+    the placement agreeing within about a pixel; a candidate whose coarse match is
+    far below ``accept`` is not refined. The registration locks on the first candidate
+    that scores at least ``accept`` and is the best within ``confirm`` candidates on
+    each side.
+
+    Args:
+        slope: expected bg frames per fg frame (``bg_fps / fg_fps``).
+        min_scale: smallest fg/region size ratio tried (default 0.25).
+        max_scale: largest (default 1.0: the fg is never an enlargement).
+        accept: lowest acceptable correlation, -1..1 (default 0.8).
+        confirm: candidates on each side a match must beat (default 24; about a second
+            of bg is a good choice).
+        check_frames: later fg frames (spread over ``check_span``) that must confirm
+            the placement (default 2). After the first acceptable candidate, later
+            candidates are searched only at scales within 10 % of its scale (positions
+            stay free): a crop's scale does not change over time.
+        check_span: fg frames the confirmation spans (default 12).
+        coarse_width: width in pixels of the shrunk bg for the coarse search (default 128).
+        keep_before: bg frames before the matched one still held when it locks, for
+            whoever consumes :attr:`bg_frames` next (default 0); the reference's own
+            offset (``ref * slope``) is added.
+        min_std: least grey standard deviation (0..255) of the reference fg frame
+            (default 8): earlier, flatter fg frames (black, fades) are skipped.
+    """
+
+    def __init__(
+        self,
+        slope: float = 1.0,
+        min_scale: float = 0.25,
+        max_scale: float = 1.0,
+        accept: float = 0.8,
+        confirm: int = 24,
+        check_frames: int = 2,
+        check_span: int = 12,
+        coarse_width: int = 128,
+        keep_before: int = 0,
+        min_std: float = 8.0,
+    ) -> None:
+        if not (0 < min_scale <= max_scale <= 4):
+            raise ParameterError(
+                f"registration scales must satisfy 0 < min_scale <= max_scale <= 4, "
+                f"got {min_scale} and {max_scale}"
+            )
+        if not -1 < accept < 1:
+            raise ParameterError(f"registration accept must be in (-1, 1), got {accept}")
+        if confirm < 0 or check_frames < 0 or check_span < check_frames or keep_before < 0:
+            raise ParameterError(
+                f"registration confirm ({confirm}), check_frames ({check_frames}) and "
+                f"keep_before ({keep_before}) must be >= 0 and check_span ({check_span}) "
+                ">= check_frames"
+            )
+        if not 16 <= coarse_width <= 4096:
+            raise ParameterError(f"coarse_width must be 16..4096 pixels, got {coarse_width}")
+        self.slope = slope
+        self.min_scale, self.max_scale = min_scale, max_scale
+        self.accept = accept
+        self.confirm = confirm
+        self.coarse_width = coarse_width
+        self.keep_before = keep_before
+        self.checks = [round(check_span * (k + 1) / check_frames) for k in range(check_frames)]
+        self._wanted = {0, *self.checks}
+        self.min_std = min_std
+        self._span = round(max(self.checks, default=0) * slope) + 1
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all stream state."""
+        self.result: Registration | None = None
+        self.ref: int | None = None  # the fg frame registered (first with texture)
+        self.bg_index: int | None = None  # bg frame matched by fg frame ref
+        self._fg: dict[int, Gray] = {}
+        self._fg_count = 0
+        self._bg: deque[tuple[int, Gray]] = deque()
+        self._scores: deque[tuple[int, float, Registration | None]] = deque()
+        self._next_check: int | None = None
+        self._scale_hint: float | None = None
+        self._cache: dict[int, dict[tuple[int, int], Gray]] = {}  # resized fg by frame
+
+    @property
+    def bg_frames(self) -> deque[tuple[int, Gray]]:
+        """The bg frames held (index, image), oldest first."""
+        return self._bg
+
+    def push_fg(self, index: int, gray: Gray) -> None:
+        """Offer fg frame ``index`` (0, 1, 2...); kept only if the registration needs it.
+
+        The reference is the first fg frame with texture (grey standard deviation at
+        least ``min_std``): a black or flat intro cannot be placed.
+        """
+        if self.ref is None and float(np.std(gray)) >= self.min_std:
+            self.ref = index
+        if self.ref is not None and index - self.ref in self._wanted:
+            self._fg[index] = np.array(gray, copy=True)
+        self._fg_count = index + 1
+
+    @property
+    def _reach(self) -> int:
+        """bg frames kept before a candidate: keep_before plus the reference's offset."""
+        return self.keep_before + math.ceil((self.ref or 0) * self.slope)
+
+    def push_bg(self, index: int, gray: Gray) -> Registration | None:
+        """Offer bg frame ``index``; returns the registration once it is certain."""
+        if self.result is not None:
+            return self.result
+        self._bg.append((index, np.array(gray, copy=True)))
+        result = self._advance(ended=False)
+        if result is None:
+            # Hold what is still to score, what the next decision may lock on, and
+            # keep_before frames before it.
+            first = self._scores[-1][0] + 1 if self._scores else self._bg[0][0]
+            if self._next_check is not None:
+                first = min(first, self._next_check)
+            while self._bg and self._bg[0][0] < first - self._reach:
+                self._bg.popleft()
+        return result
+
+    def finish(self) -> Registration | None:
+        """End of input: the best placement held, even if it scores below ``accept``."""
+        if self.result is None:
+            self._advance(ended=True)
+        if self.result is None:
+            scored = [t for t in self._scores if t[2] is not None]
+            if scored:
+                best = max(scored, key=lambda t: t[1])
+                assert best[2] is not None
+                self._set(best[0], best[2])
+        return self.result
+
+    def _frame(self, index: int) -> Gray | None:
+        if not self._bg or not self._bg[0][0] <= index <= self._bg[-1][0]:
+            return None
+        return self._bg[index - self._bg[0][0]][1]
+
+    def _advance(self, ended: bool) -> Registration | None:
+        fg0 = None if self.ref is None else self._fg.get(self.ref)
+        if fg0 is None or not self._bg:
+            return None
+        assert self.ref is not None
+        if not ended and self._fg_count <= self.ref + max(self.checks, default=0):
+            return None
+        last_bg = self._bg[-1][0]
+        start = self._scores[-1][0] + 1 if self._scores else self._bg[0][0]
+        for c in range(start, last_bg + 1):
+            if not ended and c + self._span > last_bg:
+                break
+            self._scores.append((c, *self._evaluate(c, fg0)))
+            if self._next_check is None:
+                self._next_check = c
+        scores = self._scores
+        while scores and self._next_check is not None:
+            c = self._next_check
+            last = scores[-1][0]
+            if c > last or (not ended and c + self.confirm > last):
+                break
+            base = scores[0][0]
+            _, s, reg = scores[c - base]
+            lo, hi = max(base, c - self.confirm), min(last, c + self.confirm)
+            window = [scores[k - base][1] for k in range(lo, hi + 1)]
+            earlier = window[: c - lo]
+            if (
+                reg is not None
+                and s >= self.accept
+                and s >= max(window)
+                and (not earlier or s > max(earlier))
+            ):
+                self._set(c, reg)
+                return reg
+            self._next_check = c + 1
+            while scores[0][0] < c + 1 - self.confirm:
+                scores.popleft()
+        return None
+
+    def _evaluate(self, c: int, fg0: Gray) -> tuple[float, Registration | None]:
+        """Score of bg frame ``c`` as the match of fg frame 0, and the placement."""
+        bg = self._frame(c)
+        assert bg is not None
+        lo, hi = self.min_scale, self.max_scale
+        if self._scale_hint is not None:
+            lo, hi = max(lo, self._scale_hint / 1.1), min(hi, self._scale_hint * 1.1)
+        cache = self._cache.setdefault(0, {})
+        coarse = match_frame(fg0, bg, lo, hi, self.coarse_width, False, cache)
+        if coarse is None:
+            return -2.0, None
+        if coarse.score < self.accept - 0.2:
+            return coarse.score - 1.0, None  # not worth refining; ranks below any refined
+        radius = bg.shape[1] / self.coarse_width + 2
+        reg = refine_match(fg0, bg, coarse, radius, cache=self._cache.setdefault(0, {}))
+        score = reg.score
+        tol = 1.5 + 0.01 * reg.width
+        for k in self.checks:
+            if score < self.accept:
+                break  # unacceptable already: its exact rank no longer matters
+            fg = self._fg.get((self.ref or 0) + k)
+            if fg is None:
+                continue  # the fg is shorter: nothing more to confirm with
+            expect = c + round(k * self.slope)
+            best = -1.0
+            for j in (expect - 1, expect, expect + 1):
+                frame = self._frame(j)
+                if frame is None:
+                    continue
+                r = refine_match(fg, frame, reg, tol, (1.0,), self._cache.setdefault(k, {}))
+                if (
+                    abs(r.x - reg.x) <= tol
+                    and abs(r.y - reg.y) <= tol
+                ):
+                    best = max(best, r.score)
+            score = min(score, best)
+        if score >= self.accept and self._scale_hint is None:
+            self._scale_hint = reg.scale
+        return score, reg
+
+    def _set(self, c: int, reg: Registration) -> None:
+        self.result = reg
+        self.bg_index = c
+        self._fg.clear()
+        self._cache.clear()
+        self._scores.clear()
+        while self._bg and self._bg[0][0] < c - self._reach:
+            self._bg.popleft()

@@ -1,0 +1,147 @@
+"""VideoFileSink: encodes the video frames that arrive into a file with PyAV (FFmpeg).
+
+Frames keep their own timing: each frame's ``pts`` and ``time_base`` become the
+encoded frame's, so a stream with dropped or repeated timestamps keeps them (the
+alignment composite is written in the foreground's timing this way). The container
+comes from the extension (``.mp4``, ``.mkv``, ``.mov``, ``.avi``...), the codec
+defaults to H.264 (``libx264``, ``yuv420p``, which needs even sizes).
+
+``close()`` flushes the encoder and closes the container, also after an error, so the
+file is valid and holds every frame written before the failure; when no frame
+arrived, no file is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+from stream import (
+    EncodeError,
+    IncompatibleInputError,
+    Item,
+    ParameterError,
+    Sink,
+    StreamSpec,
+    VideoFrame,
+    VideoSpec,
+)
+
+__all__ = ["VideoFileSink"]
+
+_FORMATS = {"rgb24": "rgb24", "bgr24": "bgr24", "gray": "gray"}
+
+
+class VideoFileSink(Sink):
+    """Writes video frames to ``path``.
+
+    Args:
+        path: output file; the container comes from the extension.
+        frame_rate: nominal frames per second written in the header (default: the
+            input spec's, else 25). Frames keep their own timestamps.
+        codec: encoder name (default ``"libx264"``).
+        pixel_format: encoder pixel format (default ``"yuv420p"``).
+        crf: constant rate factor for x264/x265 (default 20; lower is better quality).
+    """
+
+    accepts = frozenset({"video"})
+    heavy = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        frame_rate: float | Fraction | None = None,
+        codec: str = "libx264",
+        pixel_format: str = "yuv420p",
+        crf: int = 20,
+    ) -> None:
+        if frame_rate is not None and not 0 < frame_rate <= 1000:
+            raise ParameterError(
+                f"VideoFileSink.frame_rate must be in (0, 1000] fps, got {frame_rate}"
+            )
+        if not 0 <= crf <= 51:
+            raise ParameterError(f"VideoFileSink.crf must be 0..51, got {crf}")
+        try:
+            av.Codec(codec, "w")
+        except (av.error.FFmpegError, ValueError):
+            raise ParameterError(f"VideoFileSink.codec: FFmpeg cannot encode {codec!r}") from None
+        self.path = Path(path)
+        self.frame_rate = frame_rate
+        self.codec = codec
+        self.pixel_format = pixel_format
+        self.crf = crf
+        self._spec: VideoSpec | None = None
+        self._container: Any = None
+        self._stream: Any = None
+        self._last_pts: int | None = None
+        self.frames_written = 0
+
+    def configure(self, inputs: Mapping[str, StreamSpec]) -> None:
+        (spec,) = inputs.values()
+        if not isinstance(spec, VideoSpec):
+            raise IncompatibleInputError(f"VideoFileSink takes video, got {spec}")
+        if spec.pixel_format not in _FORMATS:
+            raise IncompatibleInputError(
+                f"VideoFileSink takes rgb24/bgr24/gray frames, got {spec.pixel_format}"
+            )
+        if self.pixel_format.startswith("yuv420") and (spec.width % 2 or spec.height % 2):
+            raise IncompatibleInputError(
+                f"VideoFileSink: {self.pixel_format} needs even sizes, got "
+                f"{spec.width}x{spec.height}; ask the source for an even size"
+            )
+        self._spec = spec
+
+    def _start(self, frame: VideoFrame) -> None:
+        spec = self._spec
+        rate = self.frame_rate or (spec.frame_rate if spec else None) or 25
+        try:
+            container = av.open(os.fspath(self.path), mode="w")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise EncodeError(f"VideoFileSink: cannot create {self.path}: {exc}") from exc
+        rate_q = Fraction(rate).limit_denominator(1001000)
+        stream: Any = container.add_stream(self.codec, rate=rate_q)
+        stream.width, stream.height = frame.width, frame.height
+        stream.pix_fmt = self.pixel_format
+        stream.time_base = frame.time_base
+        if self.codec in ("libx264", "libx265"):
+            stream.codec_context.options = {"preset": "veryfast", "crf": str(self.crf)}
+        self._container, self._stream = container, stream
+
+    def write(self, item: Item) -> None:
+        if type(item) is not VideoFrame:
+            raise TypeError(f"VideoFileSink takes video frames, got {type(item).__name__}")
+        if self._container is None:
+            self._start(item)
+        if (item.width, item.height) != (self._stream.width, self._stream.height):
+            raise EncodeError(
+                f"VideoFileSink: frame {item.index} is {item.width}x{item.height}, the file "
+                f"is {self._stream.width}x{self._stream.height}"
+            )
+        if self._last_pts is not None and item.pts <= self._last_pts:
+            raise EncodeError(
+                f"VideoFileSink: frame {item.index} pts {item.pts} does not follow {self._last_pts}"
+            )
+        frame = av.VideoFrame.from_ndarray(item.data, format=_FORMATS[item.pixel_format])
+        frame.pts = item.pts
+        frame.time_base = item.time_base
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self._last_pts = item.pts
+        self.frames_written += 1
+
+    def close(self, error: BaseException | None = None) -> None:
+        container, self._container = self._container, None
+        if container is None:
+            return
+        try:
+            for packet in self._stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
