@@ -170,6 +170,119 @@ def _cmd_meter(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_with_progress(graph: Graph, progress: bool, title: str) -> RunStats:
+    from ._console import ProgressDisplay
+
+    with ProgressDisplay(title, enabled=progress) as display:
+        return await graph.run(progress=display.update)
+
+
+def _cmd_dynamics(args: argparse.Namespace) -> int:
+    from operators.dynamics import DynamicsSettings, build_dynamics_chain
+    from sinks import AudioFileSink, JsonLinesSink
+
+    from .sources.file import AudioFormat, FileSource
+
+    settings = DynamicsSettings(
+        threshold_db=args.threshold_db,
+        ratio=args.ratio,
+        attack_ms=args.attack_ms,
+        release_ms=args.release_ms,
+        knee_db=args.knee_db,
+        makeup_db=args.makeup_db,
+        detector=args.detector,
+        link=not args.unlinked,
+        limiter=not args.no_limiter,
+        ceiling_db=args.ceiling_db,
+        lookahead_ms=args.lookahead_ms,
+        limiter_release_ms=args.limiter_release_ms,
+        gate_threshold_db=args.gate_threshold_db,
+        gate_range_db=args.gate_range_db,
+        gate_ratio=args.gate_ratio,
+        gate_attack_ms=args.gate_attack_ms,
+        gate_hold_ms=args.gate_hold_ms,
+        gate_release_ms=args.gate_release_ms,
+        meter_interval_ms=args.meter_interval_ms if args.meter_jsonl else None,
+    )
+    g = Graph()
+    src = g.add(
+        FileSource(args.input, audio=AudioFormat(chunk_frames=args.chunk_frames), video=False),
+        "file",
+    )
+    chain = build_dynamics_chain(g, src["audio"], settings)
+    sink = AudioFileSink(args.output)
+    g.connect(chain.audio, g.add(sink, "out"))
+    if args.meter_jsonl:
+        jsonl = g.add(JsonLinesSink(args.meter_jsonl), "meter_jsonl")
+        for port in chain.meters:
+            g.connect(port, jsonl)
+    if not args.quiet:
+        stages = " -> ".join(n.name for n in chain.nodes)
+        latency_ms = g.latency()["out"] * 1e3
+        print(f"dynamics: file(audio) -> {stages} -> {args.output} (latency {latency_ms:g} ms)")
+    stats = anyio.run(_run_with_progress, g, not args.no_progress and not args.quiet, "dynamics")
+    if not args.quiet:
+        print(stats.table())
+        print(f"wrote {args.output} ({sink.frames_written} frames)")
+    return 0
+
+
+def _cmd_align(args: argparse.Namespace) -> int:
+    from .align import AlignSummary, align_setup, build_align_graph, write_composite
+
+    setup = align_setup(args.fg, args.bg, work_width=args.work_width)
+    graph = build_align_graph(
+        setup,
+        pairs_path=args.out,
+        band=args.band,
+        max_lag=args.max_lag,
+        min_scale=args.min_scale,
+        max_scale=args.max_scale,
+    )
+    summary = AlignSummary(setup)
+    pairs: list[tuple[int, int]] | None = [] if args.composite else None
+    if not args.quiet:
+        print(
+            f"align: fg {setup.fg_size[0]}x{setup.fg_size[1]} -> bg "
+            f"{setup.bg_size[0]}x{setup.bg_size[1]} (decoded grey at "
+            f"{setup.work_fg[0]}x{setup.work_fg[1]} and {setup.work_bg[0]}x{setup.work_bg[1]})"
+        )
+
+    async def run() -> RunStats:
+        from ._console import ProgressDisplay, format_event
+
+        throttle = _Throttle(args.print_every)
+        with ProgressDisplay("align", enabled=not args.no_progress and not args.quiet) as shown:
+            async with graph.events("align", progress=shown.update) as events:
+                async for event in events:
+                    summary.add(event)
+                    if pairs is not None and event.kind == "align_pair":
+                        pairs.append((event.payload.fg_index, event.payload.bg_index))
+                    if not args.quiet and throttle(event):
+                        shown.print(format_event(event))
+            assert events.stats is not None
+            return events.stats
+
+    stats = anyio.run(run)
+    summary.wall_s = stats.wall_s
+    if args.composite and pairs and summary.offset and summary.region_size:
+        write_composite(setup, pairs, (*summary.offset, *summary.region_size), args.composite)
+    if not args.quiet:
+        print(summary.describe())
+        if args.out:
+            print(f"pairs: {args.out}")
+        if args.composite:
+            print(f"composite: {args.composite}" if pairs else "composite: not written (no pairs)")
+    if not summary.frames_aligned:
+        print(
+            "mediastream align: error: the foreground was not found in the background "
+            "(no placement correlated well enough)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from . import __version__
@@ -243,6 +356,99 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_meter)
+
+    p = sub.add_parser(
+        "dynamics",
+        help="compress and limit a file's audio (optional gate) into an audio file",
+        description="FileSource(audio) -> [Gate] -> Compressor -> [Limiter] -> audio file. "
+        "Levels in dB(FS), times in ms.",
+    )
+    p.add_argument("input", metavar="IN", help="input media file or URL")
+    p.add_argument("output", metavar="OUT", help="output audio file (.wav, .flac, .opus, ...)")
+    g = p.add_argument_group("compressor")
+    g.add_argument("--threshold-db", type=float, default=-20.0, help="threshold (default -20)")
+    g.add_argument("--ratio", type=float, default=4.0, help="ratio x:1, >= 1 (default 4)")
+    g.add_argument("--attack-ms", type=float, default=10.0, help="attack (default 10)")
+    g.add_argument("--release-ms", type=float, default=100.0, help="release (default 100)")
+    g.add_argument("--knee-db", type=float, default=6.0, help="soft knee width (default 6)")
+    g.add_argument("--makeup-db", type=float, default=0.0, help="makeup gain (default 0)")
+    g.add_argument("--detector", choices=("peak", "rms"), default="peak", help="(default peak)")
+    g.add_argument("--unlinked", action="store_true", help="compress each channel on its own")
+    g = p.add_argument_group("limiter")
+    g.add_argument("--ceiling-db", type=float, default=-1.0, help="ceiling dBFS (default -1)")
+    g.add_argument("--lookahead-ms", type=float, default=5.0, help="lookahead (default 5)")
+    g.add_argument(
+        "--limiter-release-ms", type=float, default=50.0, help="limiter release (default 50)"
+    )
+    g.add_argument("--no-limiter", action="store_true", help="leave the limiter out")
+    g = p.add_argument_group("gate (only with --gate-threshold-db)")
+    g.add_argument(
+        "--gate-threshold-db", type=float, default=None, help="add a gate with this threshold"
+    )
+    g.add_argument("--gate-range-db", type=float, default=-80.0, help="attenuation (default -80)")
+    g.add_argument(
+        "--gate-ratio", type=float, default=math.inf, help="inf: gate, finite: expander (inf)"
+    )
+    g.add_argument("--gate-attack-ms", type=float, default=1.0, help="opening (default 1)")
+    g.add_argument("--gate-hold-ms", type=float, default=20.0, help="hold (default 20)")
+    g.add_argument("--gate-release-ms", type=float, default=100.0, help="closing (default 100)")
+    p.add_argument(
+        "--meter-jsonl", metavar="PATH", help="write every stage's meter events as JSON Lines"
+    )
+    p.add_argument(
+        "--meter-interval-ms",
+        type=_positive_float,
+        default=100.0,
+        help="meter window for --meter-jsonl (default 100)",
+    )
+    p.add_argument(
+        "--chunk-frames", type=int, default=1024, help="frames per decoded chunk (default 1024)"
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_dynamics)
+
+    p = sub.add_parser(
+        "align",
+        help="find which background frame each foreground frame shows (fg: a cropped, "
+        "rescaled, graded, re-timed part of bg)",
+    )
+    p.add_argument("fg", metavar="FG", help="foreground video")
+    p.add_argument("bg", metavar="BG", help="background video")
+    p.add_argument("--out", metavar="PAIRS.jsonl", help="write every pair as JSON Lines")
+    p.add_argument("--composite", metavar="OUT.mp4", help="write fg overlaid on bg (fg timing)")
+    p.add_argument(
+        "--max-lag", type=int, default=90, metavar="N",
+        help="most fg frames a pair may wait before it is forced out (default 90)",
+    )  # fmt: skip
+    p.add_argument(
+        "--band", type=int, default=8, metavar="N",
+        help="DTW half-band in bg frames (default 8)",
+    )  # fmt: skip
+    p.add_argument(
+        "--work-width", type=int, default=320, metavar="PX",
+        help="decode the bg at most this wide, the fg by the same factor (default 320)",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-scale", type=_positive_float, default=0.25,
+        help="smallest fg/bg-region size ratio searched (default 0.25)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-scale", type=_positive_float, default=1.0,
+        help="largest fg/bg-region size ratio searched (default 1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--print-every", type=_non_negative_float, default=1.0, metavar="S",
+        help="print at most one pair every S seconds of fg (default 1; 0 prints all)",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_align)
+
+    from ._live_cli import add_live_commands  # devices, live
+
+    add_live_commands(sub, _positive_float, _non_negative_float)
+
     return parser
 
 
