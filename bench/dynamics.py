@@ -37,7 +37,7 @@ import numpy.typing as npt
 from harness import Options, Prepared, register
 
 from operators import Compressor, EnvelopeFollower, Limiter
-from operators.dynamics.compressor import _compress
+from operators.dynamics.compressor import _compress_plain
 from operators.dynamics.limiter import _limit
 from stream import ArraySource, AudioChunk, AudioSpec, Graph, Item, Operator, Sink
 from stream.synth import synth_audio
@@ -105,10 +105,10 @@ def _compressor_kernel(chunks: list[AudioChunk]) -> Callable[[], float]:
 
     def timed() -> float:
         comp.reset()
-        gains, work, state, p = comp._gains, comp._work, comp._state, comp._p
+        work, ps = comp._work, comp._ps
         t0 = time.perf_counter()
         for c, y in zip(chunks, outs, strict=True):
-            _compress(c.data, c.data, y, gains, work, state, p, False)
+            _compress_plain(c.data, y, work, ps)
         return time.perf_counter() - t0
 
     return timed
@@ -295,13 +295,13 @@ def prepare_live(options: Options) -> Prepared:
     def kernels() -> float:
         k_comp.reset()
         k_lim.reset()
-        cg, cw, cs, cp = k_comp._gains, k_comp._work, k_comp._state, k_comp._p
+        cw, cps = k_comp._work, k_comp._ps
         lg = k_lim._gains
         t0 = time.process_time()
         for c in chunks:
             if c.frames != LIVE_BLOCK:
                 continue
-            _compress(c.data, c.data, y1, cg, cw, cs, cp, False)
+            _compress_plain(c.data, y1, cw, cps)
             _limit(y1, y2, xin, lg, k_lim._xring, k_lim._rings, k_lim._ist, k_lim._fst)
         return time.process_time() - t0
 

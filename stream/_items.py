@@ -17,7 +17,7 @@ import dataclasses
 import json
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Generic, TypeVar
@@ -76,6 +76,21 @@ class AudioChunk:
         if rate <= 0:
             raise ValueError(f"AudioChunk.sample_rate must be positive, got {rate}")
 
+    @classmethod
+    def _trusted(cls, data: npt.NDArray[np.float32], sample_rate: int, start: int) -> AudioChunk:
+        """A chunk built without the checks of ``__init__`` (about 0.6 us less per chunk).
+
+        Private, for operators whose output array they allocated themselves as float32
+        ``(channels, frames)``, with ``sample_rate`` and ``start`` (plain ints) taken
+        from an already validated chunk or configuration. Anything else must use
+        ``AudioChunk(...)``, which validates.
+        """
+        chunk = _new_object(cls)
+        _set_data(chunk, data)
+        _set_rate(chunk, sample_rate)
+        _set_start(chunk, start)
+        return chunk
+
     @property
     def channels(self) -> int:
         """Number of channels."""
@@ -111,6 +126,14 @@ class AudioChunk:
             f"AudioChunk(channels={self.channels}, frames={self.frames}, "
             f"sample_rate={self.sample_rate}, start={self.start})"
         )
+
+
+# The slot descriptors of AudioChunk, for AudioChunk._trusted (which bypasses the frozen
+# dataclass's __setattr__ and __post_init__).
+_new_object: Callable[[type[AudioChunk]], AudioChunk] = object.__new__
+_set_data: Callable[[AudioChunk, Any], None] = AudioChunk.__dict__["data"].__set__
+_set_rate: Callable[[AudioChunk, Any], None] = AudioChunk.__dict__["sample_rate"].__set__
+_set_start: Callable[[AudioChunk, Any], None] = AudioChunk.__dict__["start"].__set__
 
 
 @dataclass(frozen=True, slots=True, eq=False)

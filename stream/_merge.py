@@ -31,6 +31,8 @@ from ._items import EOS, Bound, Item, describe_position, item_time
 
 __all__ = ["Merger", "MergeInput"]
 
+_CHECKPOINT_EVERY = 64  # items a reader takes without waiting before it yields anyway
+
 
 @dataclass(eq=False)
 class MergeInput:
@@ -83,9 +85,20 @@ class Merger:
 
     async def _reader(self, inp: MergeInput) -> None:
         recv = inp.recv
+        since_checkpoint = 0
         while True:
+            if since_checkpoint >= _CHECKPOINT_EVERY:
+                since_checkpoint = 0
+                await anyio.lowlevel.checkpoint()  # fairness, cancellation
             try:
-                item = await recv.receive()
+                # What is queued is taken without a trip through the event loop
+                # (``receive()`` always yields first: one loop iteration per item).
+                try:
+                    item = recv.receive_nowait()
+                    since_checkpoint += 1
+                except anyio.WouldBlock:
+                    since_checkpoint = 0
+                    item = await recv.receive()
                 self.received += 1
             except anyio.EndOfStream:
                 # Closed without end of stream: the upstream failed or was cancelled, and
@@ -103,7 +116,10 @@ class Merger:
             if type(item) is Bound:
                 if inp.bound is None or item.time > inp.bound:
                     inp.bound = item.time
-                    self._notify()
+                    # Only the getter can use a bound (a reader waits while others are
+                    # empty and behind; a bound never makes that wait shorter).
+                    if self._getter_waiting:
+                        self._notify()
                 continue
             data: Item = item  # type: ignore[assignment]
             t = item_time(data)

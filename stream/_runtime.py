@@ -9,6 +9,11 @@ Fast path: an item is passed with ``send_nowait``/``receive_nowait`` and the tas
 only awaits when a buffer is full or empty (plus a checkpoint every
 ``_CHECKPOINT_EVERY`` items for fairness and cancellation).
 
+Bounds (for joins downstream) are sent lazily: a node keeps the latest one it could
+send and sends it just before it waits (for input or for room in an output), at each
+checkpoint and after each heavy batch, so no join waits on a bound its producer has
+not sent while that producer waits too; one Bound per batch instead of one per item.
+
 Failure: the first exception in any node is recorded as a :class:`NodeError` (node
 name and stream position), the whole graph is cancelled, every sink writes what it
 had already received and closes with that error, and the error is raised to the
@@ -162,6 +167,13 @@ class _Runner:
         self._merger_args = (ordered, capacity, max_skew)
         self.merger: Merger | None = None
         self._bounds_sent: dict[str, Fraction] = {}
+        # Bounds are sent lazily (see _emit): the last consumed item (or Bound) whose
+        # bounds are not sent yet, the outputs being emitted and where, and whether a
+        # flush of bounds is under way.
+        self._pending: object = None
+        self._step_outs: Sequence[Item] = ()
+        self._step_i = 0
+        self._flushing = False
         # type -> list of send streams; a declared port with no consumer maps to [].
         self.route: dict[type, SendList] = {}
         for port, sends in outputs.items():
@@ -192,6 +204,8 @@ class _Runner:
             got = self.merger.get_nowait()
             if got is not None:
                 return got
+            if self._pending is not None:
+                await self._flush_bounds()  # about to wait: promise what is known
             t0 = time.perf_counter()
             result = await self.merger.get()
             self.stats.wait_in_s += time.perf_counter() - t0
@@ -202,6 +216,8 @@ class _Runner:
         try:
             return inp.port, inp.recv.receive_nowait()
         except WouldBlock:
+            if self._pending is not None:
+                await self._flush_bounds()  # about to wait: promise what is known
             t0 = time.perf_counter()
             try:
                 item = await inp.recv.receive()
@@ -240,23 +256,46 @@ class _Runner:
             try:
                 s.send_nowait(item)
             except WouldBlock:
+                if self._pending is not None and not self._flushing:
+                    await self._flush_bounds(s)  # about to wait: promise what is known
                 t0 = time.perf_counter()
                 await s.send(item)
                 self.stats.wait_out_s += time.perf_counter() - t0
                 self._since_checkpoint = 0
 
-    async def _emit(self, outs: Sequence[Item], frontier: Fraction | None) -> None:
+    async def _emit(self, outs: Sequence[Item], after: object) -> None:
+        """Send ``outs``, the outputs of consuming ``after`` (an item or a Bound; None
+        at the end of the stream).
+
+        The bounds that consuming ``after`` allows are not sent right away: they wait
+        in ``_pending`` (only the latest counts) until this node is about to wait for
+        input or for room in an output, or has run ``_CHECKPOINT_EVERY`` items without
+        a checkpoint: a join downstream gets every bound it could be waiting for
+        before this node waits, one Bound per flush instead of one per item.
+        """
         route = self.route
-        for o in outs:
-            sends = route.get(type(o))
-            if sends is None:
-                sends = self._route_slow(o)
-            if sends:
-                await self._send(sends, o)
+        if not self.needs_bounds:
+            for o in outs:
+                sends = route.get(type(o))
+                if sends is None:
+                    sends = self._route_slow(o)
+                if sends:
+                    await self._send(sends, o)
+            self.stats.items_out += len(outs)
+            return
+        if outs:
+            self._step_outs = outs  # for a flush while emitting (see _flush_bounds)
+            for i, o in enumerate(outs):
+                sends = route.get(type(o))
+                if sends is None:
+                    sends = self._route_slow(o)
+                if sends:
+                    self._step_i = i
+                    await self._send(sends, o)
+            self._step_outs = ()
         self.stats.items_out += len(outs)
-        if self.needs_bounds and frontier is not None:
-            produced = {type(o) for o in outs} if outs else set()
-            await self._send_bounds(frontier, produced)
+        if after is not None:
+            self._pending = after
 
     def _route_slow(self, o: object) -> SendList:
         for kind_type, sends in self.route.items():
@@ -265,16 +304,48 @@ class _Runner:
         declared = ", ".join(self.outputs) or "none"
         raise TypeError(f"produced a {type(o).__name__} but its declared outputs are: {declared}")
 
-    async def _send_bounds(self, frontier: Fraction, produced: set[type]) -> None:
-        op: Operator | None = self.obj if isinstance(self.obj, Operator) else None
-        bound = op.bound(frontier) if op is not None else frontier
-        for port, sends in self.outputs.items():
-            if not sends or _KIND_TYPES.get(port) in produced:
-                continue
-            last = self._bounds_sent.get(port)
-            if last is None or bound > last:
-                self._bounds_sent[port] = bound
-                await self._send(sends, Bound(bound))
+    async def _flush_bounds(self, blocked: object = None) -> None:
+        """Send the bounds deferred by :meth:`_emit`, each where it advanced.
+
+        Between items: ``op.bound`` of the last consumed item's time, as if sent right
+        after it. While emitting (a send to ``blocked`` found its edge full): the
+        state is already past the item being emitted, so each output's bound is also
+        capped by the times of that item's outputs not sent yet on it (``blocked``
+        gets none: its next item follows).
+        """
+        pending = self._pending
+        if pending is None or self._flushing:
+            return
+        outs = self._step_outs
+        unsent = outs[self._step_i :] if outs else ()
+        step = self.current if unsent else pending
+        if type(step) is Bound:
+            frontier = step.time
+        elif isinstance(step, (AudioChunk, VideoFrame, Event)):
+            frontier = item_time(step)
+        else:  # pragma: no cover - emitting happens while consuming an item
+            return
+        self._pending = None
+        self._flushing = True
+        try:
+            op: Operator | None = self.obj if isinstance(self.obj, Operator) else None
+            bound = op.bound(frontier) if op is not None else frontier
+            for port, sends in self.outputs.items():
+                if not sends:
+                    continue
+                b = bound
+                for o in unsent:
+                    if (self.route.get(type(o)) or self._route_slow(o)) is sends:
+                        t = item_time(o)
+                        if t < b:
+                            b = t
+                last = self._bounds_sent.get(port)
+                if last is None or b > last:
+                    self._bounds_sent[port] = b
+                    msg = Bound(b)
+                    await self._send([s for s in sends if s is not blocked], msg)
+        finally:
+            self._flushing = False
 
     async def _finish_outputs(self) -> None:
         for sends in self.outputs.values():
@@ -287,6 +358,8 @@ class _Runner:
         self._since_checkpoint += 1
         if self._since_checkpoint >= _CHECKPOINT_EVERY:
             self._since_checkpoint = 0
+            if self._pending is not None:
+                await self._flush_bounds()
             await anyio.lowlevel.checkpoint()
 
     # -- failures ---------------------------------------------------------------------
@@ -452,11 +525,12 @@ class _OperatorRunner(_Runner):
                     continue
                 port, item = pending
             if item is EOS:
+                await self._flush_bounds()  # before flush() changes what bound() says
                 await self._flush()
                 return
             if type(item) is Bound:
                 if self.needs_bounds:
-                    await self._send_bounds(item.time, set())
+                    self._pending = item  # forwarded lazily, like any bound (see _emit)
                 continue
             self.current = item
             t0 = time.perf_counter()
@@ -465,7 +539,7 @@ class _OperatorRunner(_Runner):
             stats.items_in += 1
             self.last = item
             if outs or self.needs_bounds:
-                await self._emit(outs, item_time(item) if self.needs_bounds else None)  # type: ignore[arg-type]
+                await self._emit(outs, item)
             await self._maybe_checkpoint()
 
     async def _flush(self) -> None:
@@ -499,7 +573,8 @@ class _OperatorRunner(_Runner):
         self.stats.process_s += time.perf_counter() - t0
         self.stats.items_in += len(batch)
         self.last = batch[-1][1]
-        await self._emit(outs, item_time(self.last) if self.needs_bounds else None)  # type: ignore[arg-type]
+        await self._emit(outs, self.last)
+        await self._flush_bounds()  # once per batch, right away (heavy: slow batches)
         return pending
 
     def _process_batch(self, batch: list[tuple[str, Any]], multi: bool) -> list[Item]:

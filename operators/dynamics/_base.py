@@ -90,7 +90,7 @@ class DynamicsOperator(Operator):
         start: int,
     ) -> list[Item]:
         """The output chunk and, with metering, the events of the windows it closes."""
-        out: list[Item] = [AudioChunk(y, self._rate, start)]
+        out: list[Item] = [AudioChunk._trusted(y, self._rate, start)]
         if self._meter is not None:
             out.extend(self._meter.feed(x, y, gain, start))
         return out

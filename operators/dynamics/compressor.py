@@ -24,6 +24,10 @@ __all__ = ["Compressor"]
 _BLOCK = 1024  # frames per pass through the kernel's scratch rows
 _LOG2_10_OVER_20 = math.log2(10.0) / 20.0  # 10**(g/20) == 2**(g * this)
 _DB_PER_LOG2 = 20.0 * math.log10(2.0)  # 20*log10(v) == log2(v) * this
+_NP = 10  # parameters at the head of the kernel's ``ps`` array; the state follows them
+_chunk = AudioChunk._trusted  # outputs: arrays the operator allocated, validated times
+_empty = np.empty
+_F32 = np.float32
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -33,8 +37,7 @@ def _compress(
     y: npt.NDArray[np.float32],
     gains: npt.NDArray[np.float64],
     work: npt.NDArray[np.float64],
-    state: npt.NDArray[np.float64],
-    p: npt.NDArray[np.float64],
+    ps: npt.NDArray[np.float64],
     check_sc: bool,
 ) -> int:
     """Compress ``x`` into ``y`` with gains computed from ``sc`` (``x`` itself without
@@ -55,11 +58,11 @@ def _compress(
     ``gains``: ``(groups, >= frames)`` receives ``10**(gr/20)`` (for meters); a
     smaller array is left alone.
     ``work``: ``(3 + sidechain channels, block)`` scratch; the frames go through the
-    passes ``block`` at a time (so the scratch stays in cache). ``state``: ``gr`` per
-    group, then the mean square per sidechain channel. ``p``: threshold dB,
-    1/ratio - 1, knee dB, attack, release, RMS coefficient, level below which the
-    curve is 0 dB (amplitude, or mean square in RMS mode), makeup (linear), RMS flag,
-    linked flag.
+    passes ``block`` at a time (so the scratch stays in cache). ``ps``: the ``_NP``
+    parameters threshold dB, 1/ratio - 1, knee dB, attack, release, RMS coefficient,
+    level below which the curve is 0 dB (amplitude, or mean square in RMS mode), makeup
+    (linear), RMS flag, linked flag; then the state: ``gr`` per group, then the mean
+    square per sidechain channel (one array: fewer arguments for Numba to dispatch).
     """
     channels, frames = x.shape
     sch = sc.shape[0]
@@ -70,6 +73,8 @@ def _compress(
             bad = bad_sc
     if bad >= 0:
         return bad
+    p = ps[:_NP]
+    state = ps[_NP:]
     thr = p[0]
     slope = p[1]
     knee = p[2]
@@ -137,8 +142,25 @@ def _compress(
                     lvl[i] = 1.0
             else:
                 if above == 0:
+                    # Below the knee all block long, reduction pending: every target is
+                    # 0 dB, so both candidates are ``c * gr + 0.0`` with gr <= 0, and the
+                    # recovering one, ``rel * gr``, is the smaller (attack <= release) or
+                    # the larger (attack > release): the bits of the general loop below,
+                    # without its dependency on the attack candidate. Unsnapped, gr only
+                    # rises towards 0 (|rel * gr| <= |gr| after rounding), so when the last
+                    # frame stays at or below -1e-9 dB no frame snapped; else redo the
+                    # block with the snap (rare: once per recovery).
+                    gr0 = gr
                     for i in range(n):
-                        ldb[i] = 0.0
+                        gr = rel * gr
+                        tmp[i] = gr * _LOG2_10_OVER_20
+                    if gr > -1e-9:
+                        gr = gr0
+                        for i in range(n):
+                            gr = rel * gr
+                            if gr > -1e-9:
+                                gr = 0.0
+                            tmp[i] = gr * _LOG2_10_OVER_20
                 else:
                     log2_into(lvl, ldb, tmp, n)
                     for i in range(n):
@@ -147,28 +169,57 @@ def _compress(
                         t = slope * k * k * inv_2knee if 2.0 * d <= knee else slope * d
                         # `&`, not `and`: no branch, so the loop vectorises.
                         ldb[i] = t if ((lvl[i] > lo) & (2.0 * d >= -knee)) else 0.0
-                for i in range(n):
-                    t = ldb[i]
-                    a = att * gr + one_att * t
-                    r = rel * gr + one_rel * t
-                    gr = (a if a < r else r) if smaller else (a if a > r else r)
-                    if t == 0.0 and gr > -1e-9:
-                        gr = 0.0
-                    ldb[i] = gr * _LOG2_10_OVER_20
+                    # The snap to 0 dB (a select on the loop-carried dependency) only
+                    # when a frame needs it: the loop without it gives the same bits up
+                    # to that frame, and flags it; then the block is redone with it.
+                    gr0 = gr
+                    snap = False
+                    for i in range(n):
+                        t = ldb[i]
+                        a = att * gr + one_att * t
+                        r = rel * gr + one_rel * t
+                        gr = (a if a < r else r) if smaller else (a if a > r else r)
+                        snap |= (t == 0.0) & (gr > -1e-9)
+                        tmp[i] = gr * _LOG2_10_OVER_20
+                    if snap:
+                        gr = gr0
+                        for i in range(n):
+                            t = ldb[i]
+                            a = att * gr + one_att * t
+                            r = rel * gr + one_rel * t
+                            gr = (a if a < r else r) if smaller else (a if a > r else r)
+                            if t == 0.0 and gr > -1e-9:
+                                gr = 0.0
+                            tmp[i] = gr * _LOG2_10_OVER_20
                 state[g] = gr
-                exp2_into(ldb, lvl, tmp, n)
+                exp2_into(tmp, lvl, ldb, n)
             if keep_gains:
                 for i in range(n):
                     gains[g, b0 + i] = lvl[i]
-            for i in range(n):
-                tmp[i] = lvl[i] * makeup
+            gain = lvl
+            if makeup != 1.0:  # (x * (g * 1.0) == x * g: skip the pass)
+                gain = tmp
+                for i in range(n):
+                    tmp[i] = lvl[i] * makeup
             # Row views: contiguous 1-D loops vectorise where 2-D indexing does not.
             for c in range(channels) if linked else range(g, g + 1):
                 xr = x[c, b0 : b0 + n]
                 yr = y[c, b0 : b0 + n]
                 for i in range(n):
-                    yr[i] = np.float64(xr[i]) * tmp[i]
+                    yr[i] = np.float64(xr[i]) * gain[i]
     return -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _compress_plain(
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.float32],
+    work: npt.NDArray[np.float64],
+    ps: npt.NDArray[np.float64],
+) -> int:
+    """:func:`_compress` without sidechain and without kept gains (no meter): four
+    arguments for Numba to dispatch per chunk instead of seven."""
+    return _compress(x, x, y, work[:, :0], work, ps, False)
 
 
 class Compressor(DynamicsOperator):
@@ -238,8 +289,9 @@ class Compressor(DynamicsOperator):
             # Per instance: this compressor has a second input.
             self.__dict__["input_ports"] = ("in", "sidechain")
         super().__init__(meter_interval_ms)
+        self._plain = self._meter is None and not self.sidechain  # process()'s fast path
         self._sc_channels = 0
-        self._p = np.zeros(10, np.float64)
+        self._ps = np.zeros(_NP + 2, np.float64)  # parameters, then state (see _compress)
         self._gains = np.empty((1, 0), np.float64)
         self._work = np.empty((4, _BLOCK), np.float64)
         self._aligner = PortAligner()
@@ -289,7 +341,7 @@ class Compressor(DynamicsOperator):
         lo_db = curve.threshold_db - curve.knee_db / 2.0
         rms = self.detector == "rms"
         lo = 10.0 ** (lo_db / 10.0) if rms else 10.0 ** (lo_db / 20.0)
-        self._p = np.array(
+        self._ps[:_NP] = np.array(
             [
                 curve.threshold_db,
                 curve.slope,
@@ -309,7 +361,9 @@ class Compressor(DynamicsOperator):
 
     def reset(self) -> None:
         groups = 1 if self.link else max(1, self._channels)
-        self._state = np.zeros(groups + max(1, self._sc_channels), np.float64)
+        ps = np.zeros(_NP + groups + max(1, self._sc_channels), np.float64)
+        ps[:_NP] = self._ps[:_NP]
+        self._ps = ps
         # Gains are kept for the meter only; without one the kernel skips them.
         self._gains = np.empty((groups, _BLOCK if self._meter is not None else 0), np.float64)
         self._work = np.empty((3 + max(1, self._sc_channels), _BLOCK), np.float64)
@@ -328,14 +382,24 @@ class Compressor(DynamicsOperator):
             x = np.ascontiguousarray(x)
         if not sc.flags.c_contiguous:
             sc = np.ascontiguousarray(sc)
-        bad = _compress(x, sc, y, gains, self._work, self._state, self._p, check_sc)
+        bad = _compress(x, sc, y, gains, self._work, self._ps, check_sc)
         if bad >= 0:
             raise self._non_finite(start + bad)
         if self._meter is None:
-            return [AudioChunk(y, self._rate, start)]
+            return [_chunk(y, self._rate, start)]
         return self._emit(x, y, gains[:, :frames], start)
 
     def process(self, item: Item) -> list[Item]:
+        if type(item) is AudioChunk and item.sample_rate == self._rate and self._plain:
+            # The common case (no meter, no sidechain), with as little Python as possible.
+            x = item.data
+            shape = x.shape
+            if shape[0] == self._channels and shape[1] and x.flags.c_contiguous:
+                y = _empty(shape, _F32)
+                bad = _compress_plain(x, y, self._work, self._ps)
+                if bad < 0:
+                    return [_chunk(y, self._rate, item.start)]
+                raise self._non_finite(item.start + bad)
         if self.sidechain:
             return self.process_port("in", item)
         if (
