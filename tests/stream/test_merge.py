@@ -250,3 +250,51 @@ async def test_join_allows_for_an_input_whose_latency_exceeds_max_skew() -> None
     assert len(out.events) == 400 + 3
     ends = [e.end_time for e in out.events]
     assert ends == sorted(ends)
+
+
+class _SlowAudioSink(MemorySink):
+    """Keeps audio, slowly (in a worker thread): its edge is full most of the time."""
+
+    heavy = True
+
+    def write(self, item: Item) -> None:
+        import time
+
+        time.sleep(0.002)
+        super().write(item)
+
+
+async def test_bounds_reach_a_join_while_a_producer_waits_on_a_full_output() -> None:
+    # Bounds are sent lazily, when a node is about to wait. Here the compressor's audio
+    # edge to a slow sink is full most of the time, so it waits there while its meter
+    # events and a level meter's events meet in one join: that join must keep getting
+    # the compressor's bounds (no stall), and release everything in exact time order.
+    from operators import Compressor, LevelMeter
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((2, RATE * 2)) * 0.3).astype(np.float32)
+    g = Graph(buffer_size=1)
+    src = g.add(ArraySource.audio(x, RATE, 256), "src")
+    comp = g.add(Compressor(threshold_db=-30, meter_interval_ms=10), "comp")
+    meter = g.add(LevelMeter(interval_ms=10), "meter")
+    slow = _SlowAudioSink()
+    joined = MemorySink()
+    g.connect(src, comp)
+    g.connect(src, meter)
+    g.connect(comp["audio"], g.add(slow, "slow"), buffer_size=1)
+    out = g.add(joined, "joined")
+    g.connect(comp["events"], out)
+    g.connect(meter, out)
+    with anyio.fail_after(60):
+        await g.run()
+    events = joined.events
+    times = [(e.start_s, e.kind) for e in events]
+    # Ties (same window start) go to the earlier connection: the compressor's meter.
+    assert times == sorted(times, key=lambda t: (t[0], t[1] != "dynamics"))
+    assert [e for e in events if e.kind == "level"] == LevelMeter(10).run_all(x, RATE)
+    offline = Compressor(threshold_db=-30, meter_interval_ms=10).run_all(x, RATE)
+    assert [e for e in events if e.kind == "dynamics"] == [
+        o for o in offline if isinstance(o, Event)
+    ]
+    offline_audio = np.concatenate([o.data for o in offline if isinstance(o, AudioChunk)], 1)
+    assert np.array_equal(slow.audio(), offline_audio)  # every frame, bit for bit
