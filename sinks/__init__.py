@@ -5,6 +5,7 @@ from .csv import CsvSink
 from .device import DeviceSink
 from .jsonl import JsonLinesSink
 from .memory import MemorySink
+from .rttm import RttmSink
 from .video_file import VideoFileSink
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "DeviceSink",
     "JsonLinesSink",
     "MemorySink",
+    "RttmSink",
     "VideoFileSink",
 ]

@@ -449,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_live_commands(sub, _positive_float, _non_negative_float)
 
+    from .diarize import add_diarize_command  # speaker diarization
+
+    add_diarize_command(sub, _positive_float)
+
     return parser
 
 

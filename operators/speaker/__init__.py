@@ -1,0 +1,38 @@
+"""Speaker embedding and online diarization (models loaded lazily: torch on first use)."""
+
+from .backends import (
+    CAMPPlusEmbedding,
+    EmbeddingModel,
+    GE2EEmbedding,
+    PyannoteEmbedding,
+    load_embedding_model,
+)
+from .clustering import Assignment, IncrementalClustering
+from .diarizer import OnlineDiarizer
+from .enrol import embed_clip, enrol, load_clip
+from .segmentation import SegmentationModel
+from .turns import SpeakerEmbedding, SpeakerTurn
+from .vad import EnergyVAD, SileroVAD, VoiceActivity
+from .windows import RollingWindows, WindowBatch
+
+__all__ = [
+    "Assignment",
+    "CAMPPlusEmbedding",
+    "EmbeddingModel",
+    "EnergyVAD",
+    "GE2EEmbedding",
+    "IncrementalClustering",
+    "OnlineDiarizer",
+    "PyannoteEmbedding",
+    "RollingWindows",
+    "SegmentationModel",
+    "SileroVAD",
+    "SpeakerEmbedding",
+    "SpeakerTurn",
+    "VoiceActivity",
+    "WindowBatch",
+    "embed_clip",
+    "enrol",
+    "load_clip",
+    "load_embedding_model",
+]

