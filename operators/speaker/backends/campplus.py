@@ -31,7 +31,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
     from torch import nn
     from torch.nn import functional as F
 
-    class ResBlock(nn.Module):  # type: ignore[misc]
+    class ResBlock(nn.Module):
         def __init__(self, cin: int, cout: int, stride: int) -> None:
             super().__init__()
             self.conv1 = nn.Conv2d(cin, cout, 3, stride=(stride, 1), padding=1, bias=False)
@@ -49,7 +49,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
             out = self.bn2(self.conv2(out))
             return F.relu(out + self.shortcut(x))
 
-    class FCM(nn.Module):  # type: ignore[misc]
+    class FCM(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             m = 32
@@ -73,7 +73,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
         seq.add_module("relu", nn.ReLU())
         return seq
 
-    class TDNN(nn.Module):  # type: ignore[misc]
+    class TDNN(nn.Module):
         def __init__(self, cin: int, cout: int, k: int, stride: int) -> None:
             super().__init__()
             self.linear = nn.Conv1d(cin, cout, k, stride=stride, padding=(k - 1) // 2, bias=False)
@@ -82,7 +82,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
         def forward(self, x: Any) -> Any:
             return self.nonlinear(self.linear(x))
 
-    class CAMLayer(nn.Module):  # type: ignore[misc]
+    class CAMLayer(nn.Module):
         def __init__(self, bn: int, cout: int, k: int, dilation: int) -> None:
             super().__init__()
             pad = (k - 1) // 2 * dilation
@@ -98,7 +98,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
             context = x.mean(-1, keepdim=True) + seg[..., : x.shape[-1]]
             return y * torch.sigmoid(self.linear2(self.relu(self.linear1(context))))
 
-    class DenseTDNNLayer(nn.Module):  # type: ignore[misc]
+    class DenseTDNNLayer(nn.Module):
         def __init__(self, cin: int, cout: int, bn: int, k: int, dilation: int) -> None:
             super().__init__()
             self.nonlinear1 = bn_relu(cin)
@@ -109,7 +109,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
         def forward(self, x: Any) -> Any:
             return self.cam_layer(self.nonlinear2(self.linear1(self.nonlinear1(x))))
 
-    class DenseBlock(nn.ModuleList):  # type: ignore[misc]
+    class DenseBlock(nn.ModuleList):
         def __init__(self, layers: int, cin: int, growth: int, k: int, dilation: int) -> None:
             super().__init__()
             for i in range(layers):
@@ -121,7 +121,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
                 x = torch.cat([x, layer(x)], dim=1)
             return x
 
-    class Transit(nn.Module):  # type: ignore[misc]
+    class Transit(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
             super().__init__()
             self.nonlinear = bn_relu(cin)
@@ -130,13 +130,13 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
         def forward(self, x: Any) -> Any:
             return self.linear(self.nonlinear(x))
 
-    class StatsPool(nn.Module):  # type: ignore[misc]
+    class StatsPool(nn.Module):
         def forward(self, x: Any) -> Any:
             mean = x.mean(dim=-1)
             std = x.std(dim=-1, unbiased=True) if x.shape[-1] > 1 else torch.zeros_like(mean)
             return torch.cat([mean, std], dim=-1)
 
-    class Dense(nn.Module):  # type: ignore[misc]
+    class Dense(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:
             super().__init__()
             self.linear = nn.Conv1d(cin, cout, 1, bias=False)
@@ -146,7 +146,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
         def forward(self, x: Any) -> Any:
             return self.nonlinear(self.linear(x.unsqueeze(-1)).squeeze(-1))
 
-    class CAMPPlus(nn.Module):  # type: ignore[misc]
+    class CAMPPlus(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.head = FCM()
@@ -216,7 +216,7 @@ class CAMPPlusEmbedding(EmbeddingModel):
 
     def _fbank(self, batch: Any) -> Any:
         import torch
-        from torchaudio.compliance import kaldi
+        from torchaudio.compliance import kaldi  # type: ignore[import-untyped,unused-ignore]
 
         return torch.stack(
             [

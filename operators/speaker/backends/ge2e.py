@@ -48,7 +48,7 @@ class GE2EEmbedding(EmbeddingModel):
     ) -> None:
         super().__init__(device=device, threads=threads, batch_size=batch_size)
         import torch
-        import torchaudio
+        import torchaudio  # type: ignore[import-untyped,unused-ignore]
 
         path = (
             Path(weights)
