@@ -20,7 +20,8 @@ class Gain(Operator):
             finite and within +-120 dB.
 
     Stateless, zero latency; output is float32 like the input (no clipping: values
-    above 0 dBFS are kept, a sink may clip them).
+    above 0 dBFS are kept, a sink may clip them). A NaN or infinite input sample is
+    an error naming its frame, never passed on.
     """
 
     accepts = frozenset({"audio"})
@@ -39,4 +40,10 @@ class Gain(Operator):
 
     def process(self, item: Item) -> list[Item]:
         assert type(item) is AudioChunk
+        if not np.isfinite(item.data).all():
+            _, frame = np.argwhere(~np.isfinite(item.data))[0]
+            raise ValueError(
+                f"non-finite sample (NaN or inf) at frame {item.start + int(frame)} of the "
+                "input of Gain; sanitise the input first"
+            )
         return [AudioChunk(item.data * self._factor, item.sample_rate, item.start)]

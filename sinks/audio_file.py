@@ -30,6 +30,7 @@ chunk written before the failure.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Mapping
@@ -109,6 +110,32 @@ class _Output:
 _EMPTY_OK = frozenset({"wav", "flac", "aiff"})  # containers valid with zero samples
 
 
+# Formats that are a plain sequence of codec frames (no index, no trailer): a write
+# that failed part way is repaired by cutting the last, partly written frame off.
+_FRAMED = frozenset({"flac", "mp3", "adts", "wv"})
+
+
+def _cut_partial_tail(path: Path) -> None:
+    """Truncate ``path`` after its last packet that decodes, so that a file whose last
+    write was cut short (ENOSPC) reads to its end in every reader."""
+    end: int | None = None
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux(audio=0):
+                if packet.size == 0 or packet.pos is None or packet.pos < 0:
+                    continue
+                try:
+                    packet.decode()
+                except av.error.FFmpegError:
+                    break
+                end = packet.pos + packet.size
+    except (OSError, av.error.FFmpegError):
+        pass  # what could be read up to there is kept
+    with contextlib.suppress(OSError):
+        if end is not None and end < path.stat().st_size:
+            os.truncate(path, end)
+
+
 def _to_frame(data: npt.NDArray[np.float32], layout: str) -> av.AudioFrame:
     """An ``av.AudioFrame`` of ``(channels, frames)`` float32 samples.
 
@@ -145,6 +172,8 @@ class AudioFileSink(Sink):
     (opus only 8/12/16/24/48 kHz) and channel count. Chunks must follow each other
     without gap or overlap (the file's time 0 is the first chunk's ``start``);
     otherwise ``write`` raises ValueError naming the file and both frame positions.
+    A NaN or infinite sample is never encoded: ``write`` raises ValueError naming the
+    frame and channel (the file keeps everything before that chunk).
     Encoding or writing failures raise :class:`stream.EncodeError` naming the file.
     After a failed ``write`` the sink is broken: later writes raise the same error
     (nothing is encoded past a failure); ``close()`` still finalises the file.
@@ -372,6 +401,13 @@ class AudioFileSink(Sink):
                     f"{abs(item.start - self._next)} frames): the previous chunk ended at frame "
                     f"{self._next}, this one starts at frame {item.start}"
                 )
+            if item.frames and not np.isfinite(item.data).all():
+                channel, frame = np.argwhere(~np.isfinite(item.data))[0]
+                raise ValueError(
+                    f"AudioFileSink({str(self.path)!r}): non-finite sample (NaN or inf) at "
+                    f"frame {item.start + int(frame)}, channel {int(channel)}; the file keeps "
+                    f"the audio before frame {item.start}"
+                )
             self._next = item.end
             if item.frames:
                 self._encode(out, item)
@@ -414,11 +450,16 @@ class AudioFileSink(Sink):
         except Exception as exc:
             problems.append(exc)
         empty_ok = True
+        format_name = ""
         try:
-            empty_ok = out.container.format.name in _EMPTY_OK
+            format_name = out.container.format.name
+            empty_ok = format_name in _EMPTY_OK
             out.container.close()
         except Exception as exc:
             problems.append(exc)
+        if (problems or isinstance(self._failed, EncodeError)) and format_name in _FRAMED:
+            # Writing failed part way (a full disk): the file may end inside a frame.
+            _cut_partial_tail(self.path)
         if self.frames_written == 0 and not empty_ok and not problems:
             # No audio arrived: an ogg/mp3/mp4/matroska file without a single packet
             # is not a valid file for most readers. Leave none rather than a broken one.

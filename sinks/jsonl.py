@@ -11,11 +11,12 @@ This module also holds the text-output helpers shared with :mod:`sinks.csv`.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, TypeAlias
+from typing import IO, TypeAlias, cast
 
 from stream import (
     EncodeError,
@@ -73,6 +74,46 @@ def _check_kinds(
             )
 
 
+class _WholeWrites(io.TextIOBase):
+    """A UTF-8 text file written straight to the OS, one ``write`` call per string.
+
+    A write that fails part way (the disk filled up) is cut back, so the file always
+    ends with the last complete line or row; nothing is buffered, so ``flush`` has
+    nothing to do and ``close`` cannot fail on pending data.
+    """
+
+    def __init__(self, path: Path, append: bool) -> None:
+        self._raw = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
+        self._size = self._raw.seek(0, os.SEEK_END)
+        self._name = str(path)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        data = memoryview(text.encode("utf-8"))
+        done = 0
+        try:
+            while done < len(data):
+                done += self._raw.write(data[done:]) or 0
+        except OSError:
+            if done:  # cut the partial write back off
+                with contextlib.suppress(OSError):
+                    self._raw.truncate(self._size)
+                    self._raw.seek(self._size)
+            raise
+        self._size += len(data)
+        return len(text)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class _TextOutput:
     """A text file given as a path (opened, created, closed here) or as an open file.
 
@@ -125,10 +166,8 @@ class _TextOutput:
         assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # newline="": no translation, lines end with "\n" (or what csv writes).
-            self.file = open(  # noqa: SIM115 - closed in close()
-                self.path, "a" if self.append else "w", encoding="utf-8", newline=""
-            )
+            # No newline translation: lines end with "\n" (or what csv writes).
+            self.file = cast(IO[str], _WholeWrites(self.path, self.append))
         except OSError as exc:
             raise EncodeError(
                 f"{self.owner}: cannot open {self.name!r} for writing: {exc}"

@@ -1,18 +1,21 @@
 """The ``mediastream`` command line.
 
 Exit codes: 0 success, 1 a processing error (the message names the node or file and
-the stream position), 2 bad usage, 130 interrupted (Ctrl-C). Outputs written before a
-failure stay valid.
+the stream position), 2 bad usage, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM,
+handled like Ctrl-C). Outputs written before a failure stay valid.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -452,7 +455,6 @@ def build_parser() -> argparse.ArgumentParser:
     from .diarize import add_diarize_command  # speaker diarization
 
     add_diarize_command(sub, _positive_float)
-
     return parser
 
 
@@ -463,6 +465,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    terminated = False
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # SIGTERM (kill, systemd, docker stop) unwinds exactly like Ctrl-C: whatever
+        # handles SIGINT now (asyncio's or trio's runner, or Python's default that
+        # raises KeyboardInterrupt) takes it, so every sink closes and devices stop.
+        nonlocal terminated
+        terminated = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous: Any = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave SIGTERM alone
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code: int = args.func(args)
         return code
@@ -473,13 +492,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
         print(
-            f"mediastream {args.command}: interrupted; outputs written so far are closed and valid",
+            f"mediastream {args.command}: {what}; outputs written so far are closed and valid",
             file=sys.stderr,
         )
-        return 130
+        return 143 if terminated else 130
     except BrokenPipeError:  # e.g. `mediastream meter x | head`
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,6 +37,11 @@ _PIXEL_FORMATS = ("rgb24", "bgr24", "gray")
 _INTERPOLATIONS = ("FAST_BILINEAR", "BILINEAR", "BICUBIC", "POINT", "AREA", "LANCZOS")
 
 
+def _is_int(value: object) -> bool:
+    """An integer (Python or NumPy), not a bool or a float with an integer value."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class AudioFormat:
     """What audio a graph asks a file for.
@@ -53,15 +58,22 @@ class AudioFormat:
     chunk_frames: int = 1024
 
     def __post_init__(self) -> None:
-        if self.sample_rate is not None and (
-            int(self.sample_rate) != self.sample_rate or self.sample_rate <= 0
+        rate = self.sample_rate
+        if rate is not None and not (
+            isinstance(rate, int | float | np.number)
+            and not isinstance(rate, bool)
+            and math.isfinite(rate)
+            and rate == int(rate)
+            and rate > 0
         ):
             raise ParameterError(
                 f"AudioFormat.sample_rate must be a positive int (Hz), got {self.sample_rate}"
             )
-        if self.channels is not None and not 1 <= self.channels <= 64:
-            raise ParameterError(f"AudioFormat.channels must be 1..64, got {self.channels}")
-        if self.chunk_frames < 1:
+        if self.channels is not None and not (
+            _is_int(self.channels) and 1 <= self.channels <= 64
+        ):
+            raise ParameterError(f"AudioFormat.channels must be an int 1..64, got {self.channels}")
+        if not (_is_int(self.chunk_frames) and self.chunk_frames >= 1):
             raise ParameterError(
                 f"AudioFormat.chunk_frames must be >= 1 frame, got {self.chunk_frames}"
             )
@@ -88,8 +100,10 @@ class VideoFormat:
     def __post_init__(self) -> None:
         for name in ("width", "height"):
             v = getattr(self, name)
-            if v is not None and not 1 <= v <= 16384:
-                raise ParameterError(f"VideoFormat.{name} must be 1..16384 pixels, got {v}")
+            if v is not None and not (_is_int(v) and 1 <= v <= 16384):
+                raise ParameterError(
+                    f"VideoFormat.{name} must be an int 1..16384 pixels, got {v!r}"
+                )
         if self.pixel_format not in _PIXEL_FORMATS:
             raise ParameterError(
                 f"VideoFormat.pixel_format must be one of {_PIXEL_FORMATS}, "
@@ -116,6 +130,13 @@ class VideoFormat:
 
 _MAX_JITTER_S = Fraction(1, 50)  # holes in audio timestamps above this are filled
 _MAX_FAILED_READS = 100  # on_error="skip": unreadable packets in a row before giving up
+# Containers whose header states each stream's exact length (sample tables, data chunk
+# size, FLAC STREAMINFO): a stream that ends well before it was truncated. Other
+# formats (MP3, Ogg, MPEG-TS...) estimate their duration and are not checked.
+_EXACT_LENGTH_FORMATS = frozenset(
+    ["wav", "w64", "aiff", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "caf"]
+)
+_TRUNCATION_SLACK_S = 0.25  # plus 1 % of the declared length
 
 
 class _AudioPipe:
@@ -161,6 +182,10 @@ class _AudioPipe:
         self.pending: list[npt.NDArray[np.float32]] = []
         self.pending_frames = 0
         self.done = False
+
+    def end_s(self) -> Fraction | None:
+        """Where the decoded stream ended, in seconds on the file's timeline."""
+        return None if self.pos is None else Fraction(self.pos, self.rate)
 
     def _silence(self, like: Any, seconds: Fraction) -> list[AudioChunk]:
         import av
@@ -272,11 +297,17 @@ class _VideoPipe:
         self.frame_rate = frame_rate
         self.last_pts: int | None = None
         self.pts_step = max(1, round(1 / (frame_rate * time_base))) if frame_rate else 1
+        self.frames_in = 0  # decoded frames seen, before trimming to start/duration
         self.done = False
+
+    def end_s(self) -> Fraction | None:
+        """The time of the last frame decoded, in seconds."""
+        return None if self.last_pts is None else self.last_pts * self.time_base
 
     def feed(self, frame: Any) -> list[VideoFrame]:
         if self.done or frame is None:
             return []
+        self.frames_in += 1
         pts = frame.pts
         if pts is None:
             pts = (self.last_pts + self.pts_step) if self.last_pts is not None else 0
@@ -328,8 +359,10 @@ class FileSource(Source):
             as long as FFmpeg does. Ignored for local files.
         on_error: ``"raise"`` (default) stops with :class:`~stream.DecodeError` naming
             the file, stream and position at the first undecodable packet (results up to
-            there are kept by the graph); ``"skip"`` drops bad packets and counts them
-            in ``skipped_packets``.
+            there are kept by the graph), or, after delivering everything, when a
+            stream ends more than 0.25 s + 1 % before the length the header states
+            (a truncated WAV/AIFF/FLAC/MP4/CAF); ``"skip"`` drops bad packets, counts
+            them in ``skipped_packets`` and ends quietly where a truncated file ends.
 
     Only the ports that are connected in the graph are decoded.
     """
@@ -382,7 +415,17 @@ class FileSource(Source):
         self._audio = self._select("audio", audio, audio_streams, AudioFormat)
         self._video = self._select("video", video, video_streams, VideoFormat)
         if not self._audio and not self._video:
-            kinds = ", ".join(sorted({s.kind for s in self.info.streams})) or "no streams"
+            kinds = ", ".join(
+                sorted(
+                    {
+                        f"{s.kind} with a codec this FFmpeg build cannot decode"
+                        if s.codec == "unknown" and s.kind in ("audio", "video")
+                        else s.kind
+                        for s in self.info.streams
+                    }
+                )
+            )
+            kinds = kinds or "no streams"
             raise MediaOpenError(f"{self.path!r} has no audio or video stream to read ({kinds})")
         self._specs: dict[str, StreamSpec] = {}
         for port, (info, afmt) in self._audio.items():
@@ -431,6 +474,13 @@ class FileSource(Source):
                 raise MediaOpenError(
                     f"{self.path!r} has {len(streams)} {kind} stream(s); "
                     f"{kind} stream {i} does not exist"
+                )
+            if streams[i].codec == "unknown":
+                if not required:
+                    return {}  # not asked for explicitly: read the other kind
+                raise MediaOpenError(
+                    f"{self.path!r}: {kind} stream {i} uses a codec this FFmpeg build "
+                    "cannot decode"
                 )
         f = default_fmt() if fmt is True else fmt
         if len(chosen) == 1:
@@ -597,6 +647,78 @@ class FileSource(Source):
                 for item in pipe.feed(None):
                     self._position = _describe(item)
                     yield pipe.port, item
+        self._check_complete(pipes)
+
+    def _check_complete(self, pipes: Mapping[int, _AudioPipe | _VideoPipe]) -> None:
+        """Fail when a stream ended well before the length its header states (a
+        truncated file): everything decoded up to there has been delivered. Audio is
+        checked by time, video by frame count."""
+        if self.on_error == "skip" or self.info.format not in _EXACT_LENGTH_FORMATS:
+            return
+        by_index = {s.index: s for s in self.info.streams}
+        # FFmpeg clamps a WAV's length to the bytes present: read what the header says.
+        wav_s = _wav_declared_s(self.path) if self.info.format == "wav" else None
+        for index, pipe in pipes.items():
+            info = by_index[index]
+            if isinstance(pipe, _VideoPipe):
+                # Frame durations vary (a slide shown for 10 s): count frames instead,
+                # against the container's sample table, when the whole stream was read.
+                if (
+                    not pipe.done
+                    and info.frames
+                    and self.start == 0
+                    and self.stop is None
+                    and info.frames - pipe.frames_in > 1 + info.frames // 100
+                ):
+                    raise DecodeError(
+                        f"{self.path!r}: video stream {info.kind_index} ends after frame "
+                        f"{pipe.frames_in} (t={float(pipe.end_s() or 0):.3f} s) but the file "
+                        f"declares {info.frames} frames: truncated or damaged (everything "
+                        "before was delivered)"
+                    )
+                continue
+            length = wav_s if wav_s is not None else info.duration_s
+            if pipe.done or length is None:
+                continue
+            declared = Fraction(length).limit_denominator(10**9)
+            declared += Fraction(info.start_s or 0).limit_denominator(10**9)
+            expected = declared if self.stop is None else min(declared, self.stop)
+            ended = pipe.end_s() if pipe.end_s() is not None else self.start
+            assert ended is not None
+            if expected - ended > _TRUNCATION_SLACK_S + declared / 100:
+                raise DecodeError(
+                    f"{self.path!r}: {info.kind} stream {info.kind_index} ends at "
+                    f"t={float(ended):.3f} s but the file declares {float(declared):.3f} s: "
+                    "truncated or damaged (everything before was delivered)"
+                )
+
+
+def _wav_declared_s(path: str) -> float | None:
+    """The length in seconds a local RIFF/WAVE file's header declares (its ``data``
+    chunk size over its byte rate), or None when unknown (URL, RF64, streamed WAV)."""
+    import struct
+
+    if is_url(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, byte_rate = 12, 0
+    while pos + 8 <= len(head):
+        tag = head[pos : pos + 4]
+        (size,) = struct.unpack("<I", head[pos + 4 : pos + 8])
+        if tag == b"fmt " and pos + 20 <= len(head):
+            (byte_rate,) = struct.unpack("<I", head[pos + 16 : pos + 20])
+        elif tag == b"data":
+            if not byte_rate or size in (0, 0xFFFFFFFF):
+                return None
+            return float(size) / float(byte_rate)
+        pos += 8 + size + (size & 1)
+    return None
 
 
 def _describe(item: Item) -> str:

@@ -53,7 +53,9 @@ class StreamInfo:
     def describe(self) -> str:
         """One line for humans."""
         dur = f"{self.duration_s:.3f} s" if self.duration_s is not None else "duration unknown"
-        if self.kind == "audio":
+        if self.codec == "unknown":
+            what = "codec not decodable by this FFmpeg build"
+        elif self.kind == "audio":
             what = (
                 f"{self.sample_rate} Hz, {self.channels} ch ({self.layout}), {self.sample_format}"
             )
@@ -110,6 +112,8 @@ def open_container(
             raise MediaOpenError(f"cannot open {target!r}: no such file")
         if os.path.isdir(target):
             raise MediaOpenError(f"cannot open {target!r}: it is a directory")
+        if os.path.isfile(target) and os.path.getsize(target) == 0:
+            raise MediaOpenError(f"cannot open {target!r}: the file is empty (0 bytes)")
     try:
         return av.open(target, mode="r", options=options or {}, timeout=timeout)
     except av.ExitError as exc:
@@ -160,7 +164,10 @@ def probe(
                 "bit_rate": cc.bit_rate or None if cc is not None else None,
                 "language": s.metadata.get("language"),
             }
-            if kind == "audio":
+            if cc is None and kind in ("audio", "video"):
+                # FFmpeg demuxes the stream but has no decoder for its codec.
+                streams.append(StreamInfo(**{**common, "codec": "unknown"}))
+            elif kind == "audio":
                 streams.append(
                     StreamInfo(
                         **common,

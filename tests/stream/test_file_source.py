@@ -239,7 +239,9 @@ def test_truncated_file_gives_what_is_there(tmp_path: Path) -> None:
     write_media(path, 2.0, video=False)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    _, x = _audio(FileSource(path))
+    # on_error="skip" takes what is there; "raise" (default) delivers the same, then
+    # fails naming the truncation (tests/reliability/test_bad_input.py).
+    _, x = _audio(FileSource(path, on_error="skip"))
     ref = synth_audio(2.0, 48000, 2)
     n = x.shape[1]
     assert 40_000 < n < 56_000
