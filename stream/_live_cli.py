@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from ._dynamics_args import add_dynamics_options, dynamics_settings
 from ._graph import Graph
 from ._stats import RunStats
 
@@ -145,23 +146,11 @@ async def _run_live(graph: Graph, printer: _LivePrinter, feeders: list[str], bar
 def _cmd_live(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from operators.dynamics import DynamicsSettings, build_dynamics_chain, dynamics_operators
+    from operators.dynamics import build_dynamics_chain, dynamics_operators
 
     from .sources.duplex import DuplexDevice
 
-    settings = DynamicsSettings(
-        threshold_db=args.threshold_db,
-        ratio=args.ratio,
-        attack_ms=args.attack_ms,
-        release_ms=args.release_ms,
-        knee_db=args.knee_db,
-        makeup_db=args.makeup_db,
-        limiter=not args.no_limiter,
-        ceiling_db=args.ceiling_db,
-        lookahead_ms=args.lookahead_ms,
-        gate_threshold_db=args.gate_threshold_db,
-        meter_interval_ms=args.meter_interval_ms,
-    )
+    settings = dynamics_settings(args, args.meter_interval_ms)
     # Compile the chain's kernels before the devices start (the first compile of a
     # Numba kernel takes seconds: the device would overrun meanwhile).
     silence = np.zeros((args.channels, 2 * max(args.blocksize, 256)), np.float32)
@@ -244,19 +233,7 @@ def add_live_commands(
         default=None,
         help="stop after S seconds (default: run until Ctrl-C)",
     )
-    g = p.add_argument_group("dynamics")
-    g.add_argument("--threshold-db", type=float, default=-20.0, help="threshold (default -20)")
-    g.add_argument("--ratio", type=float, default=4.0, help="ratio x:1, >= 1 (default 4)")
-    g.add_argument("--attack-ms", type=float, default=10.0, help="attack (default 10)")
-    g.add_argument("--release-ms", type=float, default=100.0, help="release (default 100)")
-    g.add_argument("--knee-db", type=float, default=6.0, help="soft knee width (default 6)")
-    g.add_argument("--makeup-db", type=float, default=0.0, help="makeup gain (default 0)")
-    g.add_argument("--ceiling-db", type=float, default=-1.0, help="limiter ceiling (default -1)")
-    g.add_argument("--lookahead-ms", type=float, default=5.0, help="limiter lookahead (default 5)")
-    g.add_argument("--no-limiter", action="store_true", help="leave the limiter out")
-    g.add_argument(
-        "--gate-threshold-db", type=float, default=None, help="add a gate with this threshold"
-    )
+    add_dynamics_options(p)
     p.add_argument(
         "--meter-interval-ms",
         type=positive_float,

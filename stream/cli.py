@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 
+from ._dynamics_args import add_dynamics_options, dynamics_settings
 from ._exceptions import MediaStreamError, ParameterError
 from ._graph import Graph
 from ._items import Event
@@ -181,32 +182,12 @@ async def _run_with_progress(graph: Graph, progress: bool, title: str) -> RunSta
 
 
 def _cmd_dynamics(args: argparse.Namespace) -> int:
-    from operators.dynamics import DynamicsSettings, build_dynamics_chain
+    from operators.dynamics import build_dynamics_chain
     from sinks import AudioFileSink, JsonLinesSink
 
     from .sources.file import AudioFormat, FileSource
 
-    settings = DynamicsSettings(
-        threshold_db=args.threshold_db,
-        ratio=args.ratio,
-        attack_ms=args.attack_ms,
-        release_ms=args.release_ms,
-        knee_db=args.knee_db,
-        makeup_db=args.makeup_db,
-        detector=args.detector,
-        link=not args.unlinked,
-        limiter=not args.no_limiter,
-        ceiling_db=args.ceiling_db,
-        lookahead_ms=args.lookahead_ms,
-        limiter_release_ms=args.limiter_release_ms,
-        gate_threshold_db=args.gate_threshold_db,
-        gate_range_db=args.gate_range_db,
-        gate_ratio=args.gate_ratio,
-        gate_attack_ms=args.gate_attack_ms,
-        gate_hold_ms=args.gate_hold_ms,
-        gate_release_ms=args.gate_release_ms,
-        meter_interval_ms=args.meter_interval_ms if args.meter_jsonl else None,
-    )
+    settings = dynamics_settings(args, args.meter_interval_ms if args.meter_jsonl else None)
     g = Graph()
     src = g.add(
         FileSource(args.input, audio=AudioFormat(chunk_frames=args.chunk_frames), video=False),
@@ -368,33 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", metavar="IN", help="input media file or URL")
     p.add_argument("output", metavar="OUT", help="output audio file (.wav, .flac, .opus, ...)")
-    g = p.add_argument_group("compressor")
-    g.add_argument("--threshold-db", type=float, default=-20.0, help="threshold (default -20)")
-    g.add_argument("--ratio", type=float, default=4.0, help="ratio x:1, >= 1 (default 4)")
-    g.add_argument("--attack-ms", type=float, default=10.0, help="attack (default 10)")
-    g.add_argument("--release-ms", type=float, default=100.0, help="release (default 100)")
-    g.add_argument("--knee-db", type=float, default=6.0, help="soft knee width (default 6)")
-    g.add_argument("--makeup-db", type=float, default=0.0, help="makeup gain (default 0)")
-    g.add_argument("--detector", choices=("peak", "rms"), default="peak", help="(default peak)")
-    g.add_argument("--unlinked", action="store_true", help="compress each channel on its own")
-    g = p.add_argument_group("limiter")
-    g.add_argument("--ceiling-db", type=float, default=-1.0, help="ceiling dBFS (default -1)")
-    g.add_argument("--lookahead-ms", type=float, default=5.0, help="lookahead (default 5)")
-    g.add_argument(
-        "--limiter-release-ms", type=float, default=50.0, help="limiter release (default 50)"
-    )
-    g.add_argument("--no-limiter", action="store_true", help="leave the limiter out")
-    g = p.add_argument_group("gate (only with --gate-threshold-db)")
-    g.add_argument(
-        "--gate-threshold-db", type=float, default=None, help="add a gate with this threshold"
-    )
-    g.add_argument("--gate-range-db", type=float, default=-80.0, help="attenuation (default -80)")
-    g.add_argument(
-        "--gate-ratio", type=float, default=math.inf, help="inf: gate, finite: expander (inf)"
-    )
-    g.add_argument("--gate-attack-ms", type=float, default=1.0, help="opening (default 1)")
-    g.add_argument("--gate-hold-ms", type=float, default=20.0, help="hold (default 20)")
-    g.add_argument("--gate-release-ms", type=float, default=100.0, help="closing (default 100)")
+    add_dynamics_options(p)
     p.add_argument(
         "--meter-jsonl", metavar="PATH", help="write every stage's meter events as JSON Lines"
     )
