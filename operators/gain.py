@@ -41,7 +41,8 @@ class Gain(Operator):
     def process(self, item: Item) -> list[Item]:
         assert type(item) is AudioChunk
         if not np.isfinite(item.data).all():
-            _, frame = np.argwhere(~np.isfinite(item.data))[0]
+            # The earliest bad frame over all channels, not the first in channel order.
+            frame = np.flatnonzero(~np.isfinite(item.data).all(axis=0))[0]
             raise ValueError(
                 f"non-finite sample (NaN or inf) at frame {item.start + int(frame)} of the "
                 "input of Gain; sanitise the input first"

@@ -402,7 +402,9 @@ class AudioFileSink(Sink):
                     f"{self._next}, this one starts at frame {item.start}"
                 )
             if item.frames and not np.isfinite(item.data).all():
-                channel, frame = np.argwhere(~np.isfinite(item.data))[0]
+                # The earliest bad frame over all channels, then its first bad channel.
+                frame = np.flatnonzero(~np.isfinite(item.data).all(axis=0))[0]
+                channel = np.flatnonzero(~np.isfinite(item.data[:, frame]))[0]
                 raise ValueError(
                     f"AudioFileSink({str(self.path)!r}): non-finite sample (NaN or inf) at "
                     f"frame {item.start + int(frame)}, channel {int(channel)}; the file keeps "

@@ -79,12 +79,21 @@ class _WholeWrites(io.TextIOBase):
 
     A write that fails part way (the disk filled up) is cut back, so the file always
     ends with the last complete line or row; nothing is buffered, so ``flush`` has
-    nothing to do and ``close`` cannot fail on pending data.
+    nothing to do and ``close`` cannot fail on pending data.  Unseekable outputs
+    (a pipe, FIFO, terminal, ``/dev/stdout`` on one of those) are written the same way,
+    but a partial write there cannot be taken back.
     """
 
     def __init__(self, path: Path, append: bool) -> None:
         self._raw = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
-        self._size = self._raw.seek(0, os.SEEK_END)
+        try:
+            # None: unseekable, nothing to cut back to.
+            self._size: int | None = (
+                self._raw.seek(0, os.SEEK_END) if self._raw.seekable() else None
+            )
+        except BaseException:
+            self._raw.close()
+            raise
         self._name = str(path)
 
     @property
@@ -101,12 +110,13 @@ class _WholeWrites(io.TextIOBase):
             while done < len(data):
                 done += self._raw.write(data[done:]) or 0
         except OSError:
-            if done:  # cut the partial write back off
+            if done and self._size is not None:  # cut the partial write back off
                 with contextlib.suppress(OSError):
                     self._raw.truncate(self._size)
                     self._raw.seek(self._size)
             raise
-        self._size += len(data)
+        if self._size is not None:
+            self._size += len(data)
         return len(text)
 
     def close(self) -> None:

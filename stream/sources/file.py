@@ -296,6 +296,7 @@ class _VideoPipe:
         self.index: int | None = None
         self.frame_rate = frame_rate
         self.last_pts: int | None = None
+        self.last_end_pts: int | None = None  # where the last frame kept stops showing
         self.pts_step = max(1, round(1 / (frame_rate * time_base))) if frame_rate else 1
         self.frames_in = 0  # decoded frames seen, before trimming to start/duration
         self.done = False
@@ -303,6 +304,11 @@ class _VideoPipe:
     def end_s(self) -> Fraction | None:
         """The time of the last frame decoded, in seconds."""
         return None if self.last_pts is None else self.last_pts * self.time_base
+
+    def shown_until_s(self) -> Fraction | None:
+        """The time the last frame decoded stops showing (its pts plus its duration,
+        or one frame at the stream's rate when the duration is unknown), in seconds."""
+        return None if self.last_end_pts is None else self.last_end_pts * self.time_base
 
     def feed(self, frame: Any) -> list[VideoFrame]:
         if self.done or frame is None:
@@ -320,6 +326,7 @@ class _VideoPipe:
             self.done = True
             return []
         self.last_pts = pts
+        self.last_end_pts = pts + (getattr(frame, "duration", None) or self.pts_step)
         if self.index is None:
             # Frame numbers count from the stream's time zero at its average rate.
             self.index = round(t * self.frame_rate) if self.frame_rate and self.start > 0 else 0
@@ -652,7 +659,7 @@ class FileSource(Source):
     def _check_complete(self, pipes: Mapping[int, _AudioPipe | _VideoPipe]) -> None:
         """Fail when a stream ended well before the length its header states (a
         truncated file): everything decoded up to there has been delivered. Audio is
-        checked by time, video by frame count."""
+        checked by time, video by frame count and time."""
         if self.on_error == "skip" or self.info.format not in _EXACT_LENGTH_FORMATS:
             return
         by_index = {s.index: s for s in self.info.streams}
@@ -669,6 +676,7 @@ class FileSource(Source):
                     and self.start == 0
                     and self.stop is None
                     and info.frames - pipe.frames_in > 1 + info.frames // 100
+                    and not self._video_reaches_end(info, pipe)
                 ):
                     raise DecodeError(
                         f"{self.path!r}: video stream {info.kind_index} ends after frame "
@@ -691,6 +699,20 @@ class FileSource(Source):
                     f"t={float(ended):.3f} s but the file declares {float(declared):.3f} s: "
                     "truncated or damaged (everything before was delivered)"
                 )
+
+    @staticmethod
+    def _video_reaches_end(info: StreamInfo, pipe: _VideoPipe) -> bool:
+        """Whether the last video frame decoded shows until the stream's declared end
+        (start + duration, with the audio check's slack).  An MP4 edit list makes FFmpeg
+        drop the frames before the presentation start (files cut with ``ffmpeg -ss X
+        -c copy``, phone recordings) while the declared frame count still includes
+        them: a short count is truncation only when the frames also stop early."""
+        shown = pipe.shown_until_s()
+        if info.duration_s is None or shown is None:
+            return False
+        declared = Fraction(info.duration_s).limit_denominator(10**9)
+        declared += Fraction(info.start_s or 0).limit_denominator(10**9)
+        return declared - shown <= _TRUNCATION_SLACK_S + declared / 100
 
 
 def _wav_declared_s(path: str) -> float | None:

@@ -34,3 +34,12 @@ def test_chunk_invariance(data: st.DataObject, gain_db: float) -> None:
 def test_bad_gain(bad: float) -> None:
     with pytest.raises(ParameterError, match="gain_db"):
         Gain(bad)
+
+
+def test_nan_names_the_earliest_frame_over_all_channels() -> None:
+    # Channel 0 goes bad at frame 100, channel 1 already at frame 5: frame 5 is reported.
+    x = np.zeros((2, 200), np.float32)
+    x[0, 100] = np.nan
+    x[1, 5] = np.inf
+    with pytest.raises(ValueError, match=r"at frame 1005 of the input of Gain"):
+        Gain(0.0).process(AudioChunk(x, 48000, 1000))

@@ -34,6 +34,7 @@ from stream import (
     ArraySource,
     AudioChunk,
     AudioFormat,
+    DecodeError,
     FileSource,
     Graph,
     MediaOpenError,
@@ -44,6 +45,7 @@ from stream import (
     Sink,
     StreamMismatchError,
     VideoFormat,
+    VideoFrame,
 )
 from stream.cli import main
 from stream.synth import synth_frame, write_media
@@ -422,3 +424,50 @@ def test_variable_frame_rate_times_follow_the_pts(tmp_path: Path, ext: str) -> N
         assert [getattr(e.payload, "index", None) for e in mem.events] == list(
             range(len(VFR_PTS))
         )
+
+
+# -- MP4 edit lists: frames before the presentation start are declared but not shown --------
+
+
+def _edit_list_mp4(tmp_path: Path, *, faststart: bool = False) -> Path:
+    """A 250-frame 25 fps MP4 whose first 125 frames lie before an edit list's start, as
+    ``ffmpeg -ss 5 -c copy`` writes it: its packets are muxed with pts shifted 5 s negative,
+    so the mov muxer writes an elst that drops them on decode."""
+    plain, path = tmp_path / "plain.mp4", tmp_path / "cut.mp4"
+    write_media(plain, 10.0, audio=False, width=64, height=36, fps=25)
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(plain)) as i, av.open(str(path), "w", options=options) as o:
+        s = o.add_stream_from_template(i.streams.video[0])
+        shift = None
+        for packet in i.demux(i.streams.video[0]):
+            if packet.dts is None:
+                continue
+            if shift is None:
+                shift = round(5 / packet.time_base)
+            assert packet.pts is not None
+            packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+            packet.stream = s
+            o.mux(packet)
+    with av.open(str(path)) as c:  # what ffprobe shows: 250 declared, 125 decoded
+        declared = c.streams.video[0].frames
+        decoded = sum(1 for _ in c.decode(video=0))
+    assert (declared, decoded) == (250, 125)
+    return path
+
+
+def test_mp4_with_an_edit_list_is_read_whole_not_called_truncated(tmp_path: Path) -> None:
+    path = _edit_list_mp4(tmp_path)
+    source = FileSource(path, audio=False, video=VideoFormat(64, 36))
+    frames = [item for _, item in source if isinstance(item, VideoFrame)]
+    assert len(frames) == 125
+    assert [f.pts * f.time_base for f in frames[:2]] == [0, Fraction(1, 25)]
+
+
+def test_truncated_mp4_with_an_edit_list_is_still_reported(tmp_path: Path) -> None:
+    path = _truncate(_edit_list_mp4(tmp_path, faststart=True), tmp_path / "t.mp4", 0.75)
+    source = FileSource(path, audio=False, video=VideoFormat(64, 36))
+    with pytest.raises(DecodeError, match=r"video stream 0 ends after frame .*truncated") as info:
+        for _ in source:
+            pass
+    times = [float(t) for t in TIME.findall(str(info.value))]
+    assert times and 0.5 < max(times) < 4.5, info.value

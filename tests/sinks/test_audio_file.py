@@ -323,3 +323,21 @@ def test_stream_may_start_late_and_close_is_idempotent(tmp_path: Path) -> None:
     assert np.array_equal(y, x)
     with pytest.raises(ValueError, match="not open"):
         sink.write(AudioChunk(x, 48000, 50000))
+
+
+def test_nan_names_the_earliest_frame_and_its_channel(tmp_path: Path) -> None:
+    # Channel 0 goes bad at frame 100, channel 1 already at frame 5: frame 5, channel 1.
+    path = tmp_path / "nan.wav"
+    sink = AudioFileSink(path, codec="pcm_f32le")
+    sink.configure({"in": AudioSpec(48000, 2)})
+    sink.open()
+    good = _noise(2, 1000)
+    sink.write(AudioChunk(good, 48000, 0))
+    x = _noise(2, 200, seed=1)
+    x[0, 100] = np.nan
+    x[1, 5] = np.nan
+    with pytest.raises(ValueError, match=r"at frame 1005, channel 1;"):
+        sink.write(AudioChunk(x, 48000, 1000))
+    sink.close()
+    y, _, _ = _read(path)
+    assert np.array_equal(y, good)

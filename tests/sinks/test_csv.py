@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -161,3 +163,26 @@ def test_kinds_that_never_arrive_fail_at_build(tmp_path: Path) -> None:
 def test_bad_parameters(tmp_path: Path, kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         CsvSink(tmp_path / "x.csv", **kwargs)  # type: ignore[arg-type]
+
+
+def test_writes_to_a_fifo(tmp_path: Path) -> None:
+    # A FIFO cannot seek: the sink must still open and write it (no cut-back there).
+    path = tmp_path / "levels.fifo"
+    os.mkfifo(path)
+    got: list[bytes] = []
+
+    def reader() -> None:
+        with open(path, "rb") as f:
+            got.append(f.read())
+
+    t = threading.Thread(target=reader)
+    t.start()
+    sink = CsvSink(path)
+    try:
+        _run(level_events(2), sink)
+    finally:
+        t.join(timeout=30)
+    assert not t.is_alive()
+    header, *rows = list(csv.reader(b"".join(got).decode("utf-8").splitlines()))
+    assert header == [*BASE, "peak_db", "rms_db", "extra"] and sink.rows_written == 2
+    assert [row[:2] for row in rows] == [["level", "0"], ["level", "4801"]]

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -169,3 +174,51 @@ def test_cannot_create_file_raises_encode_error(tmp_path: Path) -> None:
     with pytest.raises(EncodeError, match=r"x\.jsonl") as info:
         sink.open()
     assert isinstance(info.value, OSError)
+
+
+def _read_fifo_while(path: Path, run: Callable[[], None]) -> str:
+    """Run ``run`` (which writes to the FIFO at ``path``) while a thread reads it."""
+    os.mkfifo(path)
+    got: list[bytes] = []
+
+    def reader() -> None:
+        with open(path, "rb") as f:
+            got.append(f.read())
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        run()
+    finally:
+        t.join(timeout=30)
+    assert not t.is_alive()
+    return b"".join(got).decode("utf-8")
+
+
+def test_writes_to_a_fifo(tmp_path: Path) -> None:
+    # A FIFO cannot seek: the sink must still open and write it (no cut-back there).
+    path = tmp_path / "levels.fifo"
+    sink = JsonLinesSink(path)
+    text = _read_fifo_while(path, lambda: _run(level_events(3), sink))
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert text.endswith("\n") and sink.lines_written == len(rows) == 3
+    assert [r["start"] for r in rows] == [0, 4801, 9602]
+
+
+def test_writes_to_dev_stdout_on_a_pipe() -> None:
+    code = (
+        "from sinks import JsonLinesSink\n"
+        "from stream import ArraySource, EventSpec, Graph\n"
+        "from tests.sinks import level_events\n"
+        "g = Graph()\n"
+        "src = g.add(ArraySource(level_events(2), EventSpec()), 'src')\n"
+        "g.chain(src, g.add(JsonLinesSink('/dev/stdout'), 'jsonl'))\n"
+        "g.run_sync()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [(r["kind"], r["start"]) for r in rows] == [("level", 0), ("level", 4801)]
