@@ -10,6 +10,7 @@ from stream._device import (
     DeviceRef,
     Latency,
     check_common,
+    close_unstarted,
     find_device,
     import_sounddevice,
 )
@@ -94,6 +95,7 @@ class DeviceSink(PlaybackSink):
         def callback(outdata: Any, frames: int, t: Any, status: Any) -> None:
             playback.fill(outdata, frames)
 
+        stream: Any = None
         try:
             stream = sd.OutputStream(
                 device=self.info.index,
@@ -107,6 +109,8 @@ class DeviceSink(PlaybackSink):
             self._latency_s = float(stream.latency)
             stream.start()
         except sd.PortAudioError as exc:
+            if stream is not None:
+                close_unstarted(stream, exc)
             raise MediaOpenError(
                 f"DeviceSink: cannot open output device {self.info.index} {self.info.name!r} "
                 f"at {self.sample_rate} Hz, {self.channels} ch: {exc}"

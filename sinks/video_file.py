@@ -8,7 +8,9 @@ defaults to H.264 (``libx264``, ``yuv420p``, which needs even sizes).
 
 ``close()`` flushes the encoder and closes the container, also after an error, so the
 file is valid and holds every frame written before the failure; when no frame
-arrived, no file is left behind.
+arrived, no file is left behind. ``open()`` starts a new run (one sink can serve
+several runs). Encoding and muxing failures raise :class:`stream.EncodeError` naming
+the file.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from stream import (
 __all__ = ["VideoFileSink"]
 
 _FORMATS = {"rgb24": "rgb24", "bgr24": "bgr24", "gray": "gray"}
+_AV_ERRORS = (av.error.FFmpegError, OSError, ValueError)
 
 
 class VideoFileSink(Sink):
@@ -46,8 +49,12 @@ class VideoFileSink(Sink):
         frame_rate: nominal frames per second written in the header (default: the
             input spec's, else 25). Frames keep their own timestamps.
         codec: encoder name (default ``"libx264"``).
-        pixel_format: encoder pixel format (default ``"yuv420p"``).
+        pixel_format: encoder pixel format (default ``"yuv420p"``); must be one the
+            codec can encode.
         crf: constant rate factor for x264/x265 (default 20; lower is better quality).
+
+    Raises:
+        ParameterError: a bad frame rate, crf, codec or pixel format.
     """
 
     accepts = frozenset({"video"})
@@ -69,9 +76,21 @@ class VideoFileSink(Sink):
         if not 0 <= crf <= 51:
             raise ParameterError(f"VideoFileSink.crf must be 0..51, got {crf}")
         try:
-            av.Codec(codec, "w")
+            encoder = av.Codec(codec, "w")
         except (av.error.FFmpegError, ValueError):
             raise ParameterError(f"VideoFileSink.codec: FFmpeg cannot encode {codec!r}") from None
+        try:
+            av.VideoFormat(pixel_format)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"VideoFileSink.pixel_format: {pixel_format!r} is not a pixel format"
+            ) from None
+        supported = [f.name for f in (encoder.video_formats or ())]
+        if supported and pixel_format not in supported:
+            raise ParameterError(
+                f"VideoFileSink.pixel_format: {codec!r} cannot encode {pixel_format!r}; "
+                f"it takes {', '.join(supported)}"
+            )
         self.path = Path(path)
         self.frame_rate = frame_rate
         self.codec = codec
@@ -98,6 +117,13 @@ class VideoFileSink(Sink):
             )
         self._spec = spec
 
+    def open(self) -> None:
+        """Start a run: finish a previous run's file if still open, reset the counters."""
+        self.close()
+        self._stream = None
+        self._last_pts = None
+        self.frames_written = 0
+
     def _start(self, frame: VideoFrame) -> None:
         spec = self._spec
         rate = self.frame_rate or (spec.frame_rate if spec else None) or 25
@@ -105,14 +131,28 @@ class VideoFileSink(Sink):
             container = av.open(os.fspath(self.path), mode="w")
         except (av.error.FFmpegError, OSError) as exc:
             raise EncodeError(f"VideoFileSink: cannot create {self.path}: {exc}") from exc
-        rate_q = Fraction(rate).limit_denominator(1001000)
-        stream: Any = container.add_stream(self.codec, rate=rate_q)
-        stream.width, stream.height = frame.width, frame.height
-        stream.pix_fmt = self.pixel_format
-        stream.time_base = frame.time_base
-        if self.codec in ("libx264", "libx265"):
-            stream.codec_context.options = {"preset": "veryfast", "crf": str(self.crf)}
+        try:
+            rate_q = Fraction(rate).limit_denominator(1001000)
+            stream: Any = container.add_stream(self.codec, rate=rate_q)
+            stream.width, stream.height = frame.width, frame.height
+            stream.pix_fmt = self.pixel_format
+            stream.time_base = frame.time_base
+            if self.codec in ("libx264", "libx265"):
+                stream.codec_context.options = {"preset": "veryfast", "crf": str(self.crf)}
+        except _AV_ERRORS as exc:
+            self._abandon(container, exc)
+            raise EncodeError(
+                f"VideoFileSink: cannot set up {self.codec} in {self.path}: {exc}"
+            ) from exc
         self._container, self._stream = container, stream
+
+    def _abandon(self, container: Any, exc: BaseException) -> None:
+        """Close ``container`` after a failure before any frame went in; remove its file."""
+        try:
+            container.close()
+        except _AV_ERRORS as exc2:
+            exc.add_note(f"closing {self.path} also failed: {exc2}")
+        self.path.unlink(missing_ok=True)
 
     def write(self, item: Item) -> None:
         if type(item) is not VideoFrame:
@@ -131,8 +171,17 @@ class VideoFileSink(Sink):
         frame = av.VideoFrame.from_ndarray(item.data, format=_FORMATS[item.pixel_format])
         frame.pts = item.pts
         frame.time_base = item.time_base
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except _AV_ERRORS as exc:
+            if not self.frames_written:  # the encoder never took a frame: no file
+                container, self._container = self._container, None
+                self._abandon(container, exc)
+            raise EncodeError(
+                f"VideoFileSink: encoding frame {item.index} (pts {item.pts}) into "
+                f"{self.path} failed: {exc}"
+            ) from exc
         self._last_pts = item.pts
         self.frames_written += 1
 
@@ -143,5 +192,10 @@ class VideoFileSink(Sink):
         try:
             for packet in self._stream.encode():
                 container.mux(packet)
+        except _AV_ERRORS as exc:
+            raise EncodeError(f"VideoFileSink: finishing {self.path} failed: {exc}") from exc
         finally:
-            container.close()
+            try:
+                container.close()
+            except _AV_ERRORS as exc:
+                raise EncodeError(f"VideoFileSink: closing {self.path} failed: {exc}") from exc

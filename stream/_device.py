@@ -18,6 +18,7 @@ __all__ = [
     "DeviceRef",
     "Latency",
     "check_common",
+    "close_unstarted",
     "find_device",
     "import_sounddevice",
     "list_devices",
@@ -190,15 +191,6 @@ def check_common(
     prefill_blocks: int = 0,
 ) -> None:
     """Validate the parameters every device node takes (ParameterError naming them)."""
-    if (
-        isinstance(prefill_blocks, bool)
-        or not isinstance(prefill_blocks, int)
-        or not 0 <= prefill_blocks < queue_blocks
-    ):
-        raise ParameterError(
-            f"{who}: prefill_blocks must be an int in 0..queue_blocks-1 ({queue_blocks - 1}), "
-            f"got {prefill_blocks!r}"
-        )
     if sample_rate is not None and (
         isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0
     ):
@@ -227,3 +219,23 @@ def check_common(
         )
     if isinstance(queue_blocks, bool) or not isinstance(queue_blocks, int) or queue_blocks < 2:
         raise ParameterError(f"{who}: queue_blocks must be an int >= 2, got {queue_blocks!r}")
+    if (
+        isinstance(prefill_blocks, bool)
+        or not isinstance(prefill_blocks, int)
+        or not 0 <= prefill_blocks < queue_blocks
+    ):
+        raise ParameterError(
+            f"{who}: prefill_blocks must be an int in 0..queue_blocks-1 ({queue_blocks - 1}), "
+            f"got {prefill_blocks!r}"
+        )
+
+
+def close_unstarted(stream: Any, exc: BaseException) -> None:
+    """Close a PortAudio stream whose ``start()`` failed (its handle would leak).
+
+    A failure to close is added to ``exc`` as a note: ``exc`` is what gets raised.
+    """
+    try:
+        stream.close()
+    except Exception as exc2:  # PortAudioError or anything else: exc stays the error
+        exc.add_note(f"closing the stream afterwards also failed: {exc2}")

@@ -107,6 +107,19 @@ def _enrol_arg(text: str) -> tuple[str, str]:
     return name, clip
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (a bad value exits 2 with usage, before models load)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
 def add_diarize_command(sub: Any, positive_float: Any) -> None:
     """Register ``mediastream diarize`` on the CLI's subparsers."""
     p = sub.add_parser(
@@ -148,7 +161,9 @@ def add_diarize_command(sub: Any, positive_float: Any) -> None:
         metavar="NAME=CLIP",
         help="a known speaker from a reference clip (repeatable)",
     )
-    p.add_argument("--max-speakers", type=int, default=20, help="most speakers (default 20)")
+    p.add_argument(
+        "--max-speakers", type=_positive_int, default=20, help="most speakers (default 20)"
+    )
     p.add_argument(
         "--chunk-frames",
         type=int,
@@ -158,7 +173,9 @@ def add_diarize_command(sub: Any, positive_float: Any) -> None:
     )
     p.add_argument("--embeddings", action="store_true", help="also emit speaker_embedding events")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (fp16 autocast)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--threads", type=_positive_int, default=None, help="torch threads (default: torch's)"
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_diarize)

@@ -43,6 +43,7 @@ class DynamicsOperator(Operator):
         self._meter = None if meter_interval_ms is None else Meter(self._name, meter_interval_ms)
         self._rate = 0
         self._channels = 0
+        self._next_in: int | None = None  # first frame the next input chunk must start at
 
     @property
     def _name(self) -> str:
@@ -76,6 +77,18 @@ class DynamicsOperator(Operator):
             )
         return item
 
+    def _gap(self, start: int) -> ValueError:
+        return ValueError(
+            f"{self._name} input chunk starts at frame {start}, expected {self._next_in} "
+            "(chunks must follow each other without gap or overlap)"
+        )
+
+    def _follow(self, chunk: AudioChunk) -> None:
+        """Check that ``chunk`` starts where the previous one ended, and move on past it."""
+        if self._next_in is not None and chunk.start != self._next_in:
+            raise self._gap(chunk.start)
+        self._next_in = chunk.end
+
     def _non_finite(self, frame: int) -> NonFiniteInputError:
         return NonFiniteInputError(
             f"non-finite sample (NaN or inf) at frame {frame} of the input of {self._name}; "
@@ -95,7 +108,9 @@ class DynamicsOperator(Operator):
             out.extend(self._meter.feed(x, y, gain, start))
         return out
 
-    def _meter_reset(self) -> None:
+    def _reset_common(self) -> None:
+        """Forget the input position (the next chunk may start anywhere) and the meter."""
+        self._next_in = None
         if self._meter is not None:
             self._meter.reset()
 

@@ -368,7 +368,7 @@ class Compressor(DynamicsOperator):
         self._gains = np.empty((groups, _BLOCK if self._meter is not None else 0), np.float64)
         self._work = np.empty((3 + max(1, self._sc_channels), _BLOCK), np.float64)
         self._aligner.reset()
-        self._meter_reset()
+        self._reset_common()
 
     def _run(
         self, x: npt.NDArray[np.float32], sc: npt.NDArray[np.float32], start: int, check_sc: bool
@@ -395,6 +395,10 @@ class Compressor(DynamicsOperator):
             x = item.data
             shape = x.shape
             if shape[0] == self._channels and shape[1] and x.flags.c_contiguous:
+                expected = self._next_in
+                if expected is not None and item.start != expected:
+                    raise self._gap(item.start)
+                self._next_in = item.start + shape[1]
                 y = _empty(shape, _F32)
                 bad = _compress_plain(x, y, self._work, self._ps)
                 if bad < 0:
@@ -410,6 +414,7 @@ class Compressor(DynamicsOperator):
             chunk = item  # the common case, checked cheaply
         else:
             chunk = self._check(item)
+        self._follow(chunk)
         x = chunk.data
         if x.shape[1] == 0:
             return []

@@ -121,10 +121,11 @@ class EnvelopeFollower(DynamicsOperator):
 
     def reset(self) -> None:
         self._state = np.zeros(max(1, self._channels), np.float64)
-        self._meter_reset()
+        self._reset_common()
 
     def process(self, item: Item) -> list[Item]:
         chunk = self._check(item)
+        self._follow(chunk)
         x = chunk.data
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)

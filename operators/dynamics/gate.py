@@ -171,10 +171,11 @@ class Gate(DynamicsOperator):
         # Starts open (gain 0 dB) with a silent detector: the first frames below the
         # threshold close it after the hold time, like a level that just fell.
         self._state = np.array([0.0, self._p[7], 0.0], np.float64)
-        self._meter_reset()
+        self._reset_common()
 
     def process(self, item: Item) -> list[Item]:
         chunk = self._check(item)
+        self._follow(chunk)
         if chunk.frames == 0:
             return []
         x = chunk.data

@@ -238,7 +238,7 @@ class Limiter(DynamicsOperator):
         self._fst = np.array([0.0, 1.0, self.ceiling, self._ceiling32, self._release])
         self._in_frames = 0
         self._out_next: int | None = None
-        self._meter_reset()
+        self._reset_common()
 
     def _run(self, x: npt.NDArray[np.float32], first: int) -> list[Item]:
         frames = x.shape[1]
@@ -266,6 +266,7 @@ class Limiter(DynamicsOperator):
 
     def process(self, item: Item) -> list[Item]:
         chunk = self._check(item)
+        self._follow(chunk)
         if self._out_next is None:
             self._out_next = chunk.start
         if chunk.frames == 0:

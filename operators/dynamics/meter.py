@@ -130,6 +130,7 @@ class Meter:
     def reset(self) -> None:
         self.filled = 0
         self.next_start: int | None = None
+        self.fed_next: int | None = None  # the frame the next fed block must start at
         self.acc = np.zeros((3, max(1, self.channels)), np.float64)
         self.acc[2, :] = np.inf
 
@@ -158,10 +159,20 @@ class Meter:
         gain: npt.NDArray[np.float64],
         start: int,
     ) -> list[Event[object]]:
-        """Meter ``frames`` aligned input/output/gain frames whose first frame is ``start``."""
+        """Meter ``frames`` aligned input/output/gain frames whose first frame is ``start``.
+
+        Raises ValueError if ``start`` is not where the previous block ended (a gap or an
+        overlap would shift every later window).
+        """
         frames = x.shape[1]
+        if self.fed_next is not None and start != self.fed_next:
+            raise ValueError(
+                f"{self.owner} meter got frames starting at frame {start}, expected "
+                f"{self.fed_next} (blocks must follow each other without gap or overlap)"
+            )
         if frames == 0:
             return []
+        self.fed_next = start + frames
         if self.next_start is None:
             self.next_start = start
         need = (self.filled + frames) // self.window + 1

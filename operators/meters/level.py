@@ -128,6 +128,7 @@ class LevelMeter(Operator):
         self._filled = 0
         self._win_start = 0
         self._started = False
+        self._next_in = 0  # the frame the next chunk must start at (once started)
         self._sumsq = np.zeros(max(1, self._channels), np.float64)
         self._peak = np.zeros(max(1, self._channels), np.float64)
 
@@ -170,6 +171,12 @@ class LevelMeter(Operator):
         if not self._started:
             self._started = True
             self._win_start = item.start
+        elif item.start != self._next_in:
+            raise ValueError(
+                f"LevelMeter input chunk starts at frame {item.start}, expected "
+                f"{self._next_in} (chunks must follow each other without gap or overlap)"
+            )
+        self._next_in = item.end
         max_windows = (self._filled + item.frames) // self._window + 1
         out_sumsq = np.empty((max_windows, self._channels), np.float64)
         out_peak = np.empty((max_windows, self._channels), np.float64)

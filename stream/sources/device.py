@@ -27,6 +27,7 @@ from .._device import (
     DeviceRef,
     Latency,
     check_common,
+    close_unstarted,
     find_device,
     import_sounddevice,
 )
@@ -100,6 +101,11 @@ def _check_source_params(
         raise ParameterError(f"{who}: duration must be seconds > 0 or None, got {duration!r}")
     if sample_rate is None or channels is None:
         raise ParameterError(f"{who}: sample_rate (Hz) and channels are required")
+    if duration is not None and round(duration * sample_rate) < 1:
+        raise ParameterError(
+            f"{who}: duration={duration!r} s is less than one frame at {sample_rate} Hz "
+            f"(round(duration * sample_rate) must be >= 1)"
+        )
 
 
 class DeviceSource(Source):
@@ -169,6 +175,7 @@ class DeviceSource(Source):
         self._done = False
         self._dropped = 0
         self._last_data = 0.0
+        self._latency_s = 0.0  # the open stream's input latency, kept after close
         self.info: DeviceInfo | None = None
 
     # -- Source -----------------------------------------------------------------------
@@ -200,10 +207,12 @@ class DeviceSource(Source):
             self._who, self.device, "input", self.channels, self.sample_rate
         )
         capture = self._capture
+        self._latency_s = 0.0
 
         def callback(indata: Any, frames: int, t: Any, status: Any) -> None:
             capture.push(indata, frames, t.inputBufferAdcTime, bool(status.input_overflow))
 
+        stream: Any = None
         try:
             stream = sd.InputStream(
                 device=self.info.index,
@@ -214,8 +223,11 @@ class DeviceSource(Source):
                 dtype="float32",
                 callback=callback,
             )
+            self._latency_s = float(stream.latency)
             stream.start()
         except sd.PortAudioError as exc:
+            if stream is not None:
+                close_unstarted(stream, exc)
             raise MediaOpenError(
                 f"{self._who}: cannot open input device {self.info.index} "
                 f"{self.info.name!r} at {self.sample_rate} Hz, {self.channels} ch: {exc}"
@@ -322,11 +334,10 @@ class DeviceSource(Source):
         cap = self._capture
         if self._duplex is not None:
             return self._duplex.stats()
-        latency = (float(self._stream.latency), 0.0) if self._stream is not None else (0.0, 0.0)
         return LiveStats(
             sample_rate=self.sample_rate,
             overruns=cap.overruns,
             input_overflows=cap.input_overflows,
             dropped_frames=self._dropped,
-            device_latency_s=latency,
+            device_latency_s=(self._latency_s, 0.0),
         )

@@ -6,7 +6,15 @@ import math
 import threading
 from typing import Any, Literal
 
-from .._device import DeviceInfo, DeviceRef, Latency, check_common, find_device, import_sounddevice
+from .._device import (
+    DeviceInfo,
+    DeviceRef,
+    Latency,
+    check_common,
+    close_unstarted,
+    find_device,
+    import_sounddevice,
+)
 from .._exceptions import MediaOpenError
 from .._handoff import Playback, PlaybackSink
 from .device import DeviceSource, LiveStats, OverrunPolicy
@@ -150,9 +158,9 @@ class DuplexDevice:
 
     def _open_half(self, half: str) -> None:
         with self._lock:
-            self._halves.add(half)
             if self._stream is None:
                 self._stream = self._open_stream()
+            self._halves.add(half)  # only once the stream is open: a failure adds nothing
 
     def _close_half(self, half: str, abort: bool) -> None:
         with self._lock:
@@ -203,6 +211,7 @@ class DuplexDevice:
             if rt > self._rt_max:
                 self._rt_max = rt
 
+        stream: Any = None
         try:
             stream = sd.Stream(
                 device=(self.input_info.index, self.output_info.index),
@@ -216,6 +225,8 @@ class DuplexDevice:
             self._device_latency = (float(stream.latency[0]), float(stream.latency[1]))
             stream.start()
         except sd.PortAudioError as exc:
+            if stream is not None:
+                close_unstarted(stream, exc)
             raise MediaOpenError(
                 f"DuplexDevice: cannot open input {self.input_info.index} "
                 f"{self.input_info.name!r} with output {self.output_info.index} "

@@ -65,3 +65,14 @@ def test_diarize_usage_errors(tmp_path: Path) -> None:
     assert res.returncode == 2 and "NAME=clip.wav" in res.stderr
     res = run("diarize", str(tmp_path / "missing.wav"))
     assert res.returncode == 1 and "missing.wav" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--threads", "-1"), ("--threads", "0"), ("--max-speakers", "0"), ("--max-speakers", "x")],
+)
+def test_diarize_refuses_bad_counts_up_front(tmp_path: Path, option: str, value: str) -> None:
+    # Refused by argparse (usage error, exit 2) before any file is opened or model loaded.
+    res = run("diarize", str(tmp_path / "missing.wav"), option, value)
+    assert res.returncode == 2, res.stderr
+    assert f"argument {option}" in res.stderr and value in res.stderr
