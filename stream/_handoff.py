@@ -19,6 +19,7 @@ the event loop, and the same code on asyncio and trio.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import threading
 import time
@@ -261,17 +262,21 @@ class PlaybackSink(Sink):
         self.gap_frames = 0
 
     # -- what the concrete sinks provide -----------------------------------------------
-    def _start_device(self, playback: Playback) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _start_device(self, playback: Playback) -> None:
+        """Open and start the device stream that pulls from ``playback``."""
 
-    def _device_ok(self) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _device_ok(self) -> bool:
+        """Whether the device stream is still running."""
 
-    def _output_latency_s(self) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _output_latency_s(self) -> float:
+        """The device's output latency in seconds."""
 
-    def _stop_device(self, drain: bool) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _stop_device(self, drain: bool) -> None:
+        """Stop the device: play what is queued first when ``drain``."""
 
     # -- Sink -------------------------------------------------------------------------
     def configure(self, inputs: Mapping[str, StreamSpec]) -> None:
