@@ -8,9 +8,15 @@ Payload columns are the ``columns`` given, or else the fields of the first event
 payload (dataclass fields in declaration order, or mapping keys in insertion order).
 Strings and numbers are written as they are, ``None`` as an empty cell, booleans as
 ``true``/``false`` and nested values (tuples, lists, mappings, dataclasses) as JSON.
+As in JSON Lines (:meth:`stream.Event.to_json`), NaN becomes an empty cell (JSON
+``null``) and infinities ``inf``/``-inf``.
 A later event's payload fields that are not in the header go, as one JSON object, in
 the final ``extra`` column (empty when there are none); header fields a payload
 lacks are left empty.
+
+A row that cannot be read back is refused with an EncodeError and nothing of it is
+written: a cell longer than 131072 characters (:data:`FIELD_LIMIT`; Python's ``csv``
+reader refuses longer fields), or text UTF-8 cannot hold (a lone surrogate).
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ BASE_COLUMNS: tuple[str, ...] = ("kind", "start", "end", "time_base", "start_s",
 
 EXTRA_COLUMN = "extra"
 """The last column: payload fields not in the header, as a JSON object."""
+
+FIELD_LIMIT = 131072
+"""The longest cell written, in characters: Python's ``csv`` module refuses longer
+fields by default (``csv.field_size_limit()``), so a row holding one is refused."""
 
 
 def _payload_fields(payload: Any) -> dict[str, Any]:
@@ -71,9 +81,11 @@ class CsvSink(Sink):
         rows_written: data rows written since ``open()`` (the header not counted).
 
     The header is ``kind, start, end, time_base, start_s, end_s``, the payload
-    columns, then ``extra``. A payload field whose name clashes with a fixed column is
-    headed ``payload.<name>``. Writing failures raise :class:`stream.EncodeError`
-    naming the file.
+    columns, then ``extra``. A payload field whose name clashes with a fixed column (or
+    with a name given that way to an earlier field) is headed ``payload.<name>``, so
+    header names are unique. Writing failures raise :class:`stream.EncodeError`
+    naming the file; so does text that UTF-8 cannot hold (a lone surrogate), and the
+    event is then not written at all.
     """
 
     accepts = frozenset({"events"})
@@ -127,8 +139,14 @@ class CsvSink(Sink):
             self._write_header(self._fields)
 
     def _write_header(self, fields: tuple[str, ...]) -> None:
-        fixed = {*BASE_COLUMNS, EXTRA_COLUMN}
-        named = tuple(f"payload.{f}" if f in fixed else f for f in fields)
+        used = {*BASE_COLUMNS, EXTRA_COLUMN}
+        named = []
+        for field in fields:
+            name = field
+            while name in used:  # "kind" -> "payload.kind" -> "payload.payload.kind"...
+                name = f"payload.{name}"
+            used.add(name)
+            named.append(name)
         header = (*BASE_COLUMNS, *named, EXTRA_COLUMN)
         self._write_row(header)
         self.header = header
@@ -138,12 +156,22 @@ class CsvSink(Sink):
             raise ValueError(
                 f"CsvSink: {self._out.name!r} is not open (write before open() or after close())"
             )
+        for i, cell in enumerate(row):
+            if isinstance(cell, str) and len(cell) > FIELD_LIMIT:
+                column = self.header[i] if self.header is not None else f"header cell {i}"
+                raise EncodeError(
+                    f"CsvSink: cannot write to {self._out.name!r}: column {column!r} would "
+                    f"hold {len(cell)} characters, more than CSV readers take by default "
+                    f"({FIELD_LIMIT}, Python's csv module); JsonLinesSink has no such limit"
+                )
         try:
             # csv.writer hands the whole row to one file.write() call.
             self._writer.writerow(row)
             f = self._out.file
             assert f is not None
             f.flush()
+        except UnicodeEncodeError as exc:  # nothing of the row was written
+            raise self._out.unencodable(exc) from exc
         except OSError as exc:
             raise EncodeError(f"CsvSink: writing {self._out.name!r} failed: {exc}") from exc
 
@@ -156,8 +184,8 @@ class CsvSink(Sink):
         d = item.to_dict()
         payload = _payload_fields(d["payload"])
         if self._fields is None:
+            self._write_header(tuple(payload))  # a refused header leaves it for the next event
             self._fields = tuple(payload)
-            self._write_header(self._fields)
         extra = {k: v for k, v in payload.items() if k not in self._fields}
         try:
             row = [

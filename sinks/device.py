@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Literal
 
 from stream import MediaOpenError
@@ -10,9 +11,14 @@ from stream._device import (
     DeviceRef,
     Latency,
     check_common,
+    check_output,
+    close_stream,
     close_unstarted,
+    device_label,
     find_device,
     import_sounddevice,
+    portaudio_calls,
+    report_close,
 )
 from stream._handoff import Playback, PlaybackSink
 
@@ -52,6 +58,11 @@ class DeviceSink(PlaybackSink):
     Closing: at the end of the stream everything queued is played (close waits for
     it, at most the queued duration plus the device latency plus 2 s); after an
     error or a cancellation the stream is aborted at once.
+
+    A device that disappears (unplugged, its JACK server shut down) or stops
+    consuming audio fails the next write that waits with a :class:`~stream.MediaError`
+    naming the device and how much was played. PortAudio cannot stop a stream whose
+    device is gone: it is then left open (noted on the error) instead of hanging.
     """
 
     def __init__(
@@ -83,39 +94,45 @@ class DeviceSink(PlaybackSink):
         self.latency = latency
         self.info: DeviceInfo | None = None
         self._stream: Any = None
+        self._finished = threading.Event()  # PortAudio's finished callback ran
         self._latency_s = 0.0
+        self._close_note: str | None = None
 
     def _start_device(self, playback: Playback) -> None:
-        sd = import_sounddevice()
-        assert self.sample_rate is not None and self.channels is not None
-        self.info = find_device(
-            "DeviceSink", self.device, "output", self.channels, self.sample_rate
-        )
-
-        def callback(outdata: Any, frames: int, t: Any, status: Any) -> None:
-            playback.fill(outdata, frames)
-
-        stream: Any = None
-        try:
-            stream = sd.OutputStream(
-                device=self.info.index,
-                samplerate=self.sample_rate,
-                channels=self.channels,
-                blocksize=self.blocksize,
-                latency=self.latency,
-                dtype="float32",
-                callback=callback,
+        with portaudio_calls("DeviceSink"):
+            sd = import_sounddevice()
+            assert self.sample_rate is not None and self.channels is not None
+            self.info = find_device(
+                "DeviceSink", self.device, "output", self.channels, self.sample_rate
             )
-            self._latency_s = float(stream.latency)
-            stream.start()
-        except sd.PortAudioError as exc:
-            if stream is not None:
-                close_unstarted(stream, exc)
-            raise MediaOpenError(
-                f"DeviceSink: cannot open output device {self.info.index} {self.info.name!r} "
-                f"at {self.sample_rate} Hz, {self.channels} ch: {exc}"
-            ) from exc
-        self._stream = stream
+
+            def callback(outdata: Any, frames: int, t: Any, status: Any) -> None:
+                playback.fill(outdata, frames)
+
+            finished = self._finished = threading.Event()
+
+            stream: Any = None
+            try:
+                stream = sd.OutputStream(
+                    device=self.info.index,
+                    samplerate=self.sample_rate,
+                    channels=self.channels,
+                    blocksize=self.blocksize,
+                    latency=self.latency,
+                    dtype="float32",
+                    callback=callback,
+                    finished_callback=finished.set,
+                )
+                self._latency_s = float(stream.latency)
+                stream.start()
+            except sd.PortAudioError as exc:
+                if stream is not None:
+                    close_unstarted(stream, exc)
+                raise MediaOpenError(
+                    f"DeviceSink: cannot open output device {self.info.index} {self.info.name!r} "
+                    f"at {self.sample_rate} Hz, {self.channels} ch: {exc}"
+                ) from exc
+            self._stream = stream
 
     def _device_ok(self) -> bool:
         return self._stream is not None and bool(self._stream.active)
@@ -123,12 +140,28 @@ class DeviceSink(PlaybackSink):
     def _output_latency_s(self) -> float:
         return self._latency_s
 
+    def _check_alive(self, since: float, played: int) -> None:
+        check_output(
+            "DeviceSink",
+            device_label("output", self.info),
+            self._stream,
+            self._finished,
+            self._playback,
+            self.sample_rate or 1,
+            since,
+            played,
+            self._latency_s,
+        )
+
     def _stop_device(self, drain: bool) -> None:
         stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        if drain:
-            stream.stop()
-        else:
-            stream.abort()
-        stream.close()
+        if stream is not None:
+            self._close_note = close_stream(
+                stream, self._finished, drain=drain, extra_s=self._latency_s
+            )
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Play what is queued (or stop at once after ``error``) and close the device."""
+        self._close_note = None
+        super().close(error)
+        report_close("DeviceSink", device_label("output", self.info), self._close_note, error)

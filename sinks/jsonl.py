@@ -185,7 +185,11 @@ class _TextOutput:
         return self.file
 
     def write(self, text: str) -> None:
-        """Write ``text`` with one ``write`` call and flush it to the OS."""
+        """Write ``text`` with one ``write`` call and flush it to the OS.
+
+        Text the file's encoding cannot hold (a lone surrogate, which no UTF-8 file
+        can) is refused whole with an EncodeError: nothing of it is written.
+        """
         f = self.file
         if f is None:
             raise ValueError(
@@ -194,8 +198,21 @@ class _TextOutput:
         try:
             f.write(text)
             f.flush()
+        except UnicodeEncodeError as exc:
+            raise self.unencodable(exc) from exc
         except OSError as exc:
             raise EncodeError(f"{self.owner}: writing {self.name!r} failed: {exc}") from exc
+
+    def unencodable(self, exc: UnicodeEncodeError) -> EncodeError:
+        """The error for text the file's encoding cannot hold, naming the character."""
+        bad = exc.object[exc.start : exc.end]
+        encoding = "UTF-8" if exc.encoding.replace("-", "").lower() == "utf8" else exc.encoding
+        surrogate = bool(bad) and 0xD800 <= ord(bad[0]) <= 0xDFFF
+        return EncodeError(
+            f"{self.owner}: cannot write to {self.name!r}: {bad!r} (character {exc.start} "
+            f"of the line) cannot be encoded in {encoding}"
+            + (" (a lone surrogate)" if surrogate else "")
+        )
 
     def close(self, error: BaseException | None) -> None:
         """Flush; close it if this object opened it.  Idempotent.

@@ -5,6 +5,13 @@ One ``SPEAKER <uri> 1 <onset> <duration> <NA> <NA> <speaker> <NA> <NA>`` line pe
 flushed as each turn arrives, so the file is valid up to the last turn even if the
 run is interrupted. The speaker column is the enrolled name when the turn carries one,
 otherwise the diarizer's label. Other event kinds are ignored.
+
+A speaker (or uri) that cannot be one RTTM field is refused with a ValueError and
+nothing is written for that turn: empty, containing whitespace (Unicode whitespace
+too: ``str.split`` and pandas split on it), or a token that RTTM loaders read back as
+a missing value (``NA``, ``<NA>``, ``nan``, ``null``...), starting with a double
+quote (read as a quoted field), or holding what UTF-8 cannot encode (a lone
+surrogate).
 """
 
 from __future__ import annotations
@@ -27,10 +34,37 @@ from .jsonl import PathOrFile, _TextOutput
 __all__ = ["RttmSink"]
 
 
+# What pandas reads as a missing value rather than text (pyannote.database's RTTM loader
+# reads with pandas.read_csv and its default NA tokens): a speaker or uri spelled so
+# would not read back.
+_MISSING_TOKENS = frozenset(
+    ["#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)  # fmt: skip
+
+
 def _field(value: str, what: str) -> str:
+    """``value`` as one RTTM field, or a ValueError saying why it cannot be one."""
     text = str(value)
     if not text or any(c.isspace() for c in text):
         raise ValueError(f"RttmSink: {what} {text!r} is empty or contains whitespace")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"RttmSink: {what} {text!r} cannot be encoded in UTF-8 "
+            f"({text[exc.start : exc.end]!r} is a lone surrogate)"
+        ) from None
+    if text.startswith('"'):
+        raise ValueError(
+            f"RttmSink: {what} {text!r} starts with a double quote, which RTTM loaders "
+            "such as pyannote.database's (pandas) take for the start of a quoted field"
+        )
+    if text in _MISSING_TOKENS:
+        raise ValueError(
+            f"RttmSink: {what} {text!r} would read back as a missing value (RTTM loaders "
+            "such as pyannote.database's read it with pandas, which takes it for NA)"
+        )
     return text
 
 

@@ -11,10 +11,19 @@ file is valid and holds every frame written before the failure; when no frame
 arrived, no file is left behind. ``open()`` starts a new run (one sink can serve
 several runs). Encoding and muxing failures raise :class:`stream.EncodeError` naming
 the file.
+
+On a full disk the write that meets ENOSPC fails, naming the file; muxers write in
+blocks (a Matroska cluster, an MP4 fragment), so that can be some frames after the
+last one that fits. What reached the disk stays readable where the container allows:
+Matroska (``.mkv``) keeps every whole cluster and reads cleanly; a fragmented MP4
+(``options={"movflags": "frag_keyframe+empty_moov"}``) plays up to the cut fragment,
+where a strict reader stops with an error; a plain MP4/MOV needs its index, written
+at the end, and is unreadable without it.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from fractions import Fraction
@@ -41,6 +50,39 @@ _FORMATS = {"rgb24": "rgb24", "bgr24": "bgr24", "gray": "gray"}
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError)
 
 
+class _RawFile(io.RawIOBase):
+    """The output file as FFmpeg writes it through PyAV: unbuffered (a seek never has
+    to flush a write that then fails where PyAV cannot report it) and whole writes (a
+    short write is retried; a failure raises)."""
+
+    def __init__(self, path: Path) -> None:
+        self._raw = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
+        self.name = str(path)
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            done += self._raw.write(view[done:]) or 0
+        return done
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class VideoFileSink(Sink):
     """Writes video frames to ``path``.
 
@@ -52,9 +94,13 @@ class VideoFileSink(Sink):
         pixel_format: encoder pixel format (default ``"yuv420p"``); must be one the
             codec can encode.
         crf: constant rate factor for x264/x265 (default 20; lower is better quality).
+        options: container (muxer) options, as ``ffmpeg`` takes them after ``-f``: e.g.
+            ``{"movflags": "frag_keyframe+empty_moov"}`` writes a fragmented MP4, which
+            stays readable up to its last whole fragment if the run is cut short (a
+            full disk, a crash). Default: none.
 
     Raises:
-        ParameterError: a bad frame rate, crf, codec or pixel format.
+        ParameterError: a bad frame rate, crf, codec, pixel format or options.
     """
 
     accepts = frozenset({"video"})
@@ -68,6 +114,7 @@ class VideoFileSink(Sink):
         codec: str = "libx264",
         pixel_format: str = "yuv420p",
         crf: int = 20,
+        options: Mapping[str, str] | None = None,
     ) -> None:
         if frame_rate is not None and not 0 < frame_rate <= 1000:
             raise ParameterError(
@@ -91,6 +138,14 @@ class VideoFileSink(Sink):
                 f"VideoFileSink.pixel_format: {codec!r} cannot encode {pixel_format!r}; "
                 f"it takes {', '.join(supported)}"
             )
+        if options is not None and (
+            not isinstance(options, Mapping)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in options.items())
+        ):
+            raise ParameterError(
+                f"VideoFileSink.options must map option names to str values, got {options!r}"
+            )
+        self.options: dict[str, str] = dict(options or {})
         self.path = Path(path)
         self.frame_rate = frame_rate
         self.codec = codec
@@ -98,6 +153,7 @@ class VideoFileSink(Sink):
         self.crf = crf
         self._spec: VideoSpec | None = None
         self._container: Any = None
+        self._file: _RawFile | None = None
         self._stream: Any = None
         self._last_pts: int | None = None
         self.frames_written = 0
@@ -127,10 +183,20 @@ class VideoFileSink(Sink):
     def _start(self, frame: VideoFrame) -> None:
         spec = self._spec
         rate = self.frame_rate or (spec.frame_rate if spec else None) or 25
+        # FFmpeg writes through a Python file: a failed write (ENOSPC) raises in Python.
+        # Written by FFmpeg's own file protocol, the fragments of a fragmented MP4 that
+        # did not fit were lost without any error.
         try:
-            container = av.open(os.fspath(self.path), mode="w")
-        except (av.error.FFmpegError, OSError) as exc:
+            file = _RawFile(self.path)
+        except OSError as exc:
             raise EncodeError(f"VideoFileSink: cannot create {self.path}: {exc}") from exc
+        try:
+            container = av.open(file, mode="w", container_options=self.options)
+        except _AV_ERRORS as exc:
+            file.close()
+            self.path.unlink(missing_ok=True)
+            raise EncodeError(f"VideoFileSink: cannot create {self.path}: {exc}") from exc
+        self._file = file
         try:
             rate_q = Fraction(rate).limit_denominator(1001000)
             stream: Any = container.add_stream(self.codec, rate=rate_q)
@@ -152,6 +218,12 @@ class VideoFileSink(Sink):
             container.close()
         except _AV_ERRORS as exc2:
             exc.add_note(f"closing {self.path} also failed: {exc2}")
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError as exc2:
+                exc.add_note(f"closing {self.path} also failed: {exc2}")
         self.path.unlink(missing_ok=True)
 
     def write(self, item: Item) -> None:
@@ -186,16 +258,37 @@ class VideoFileSink(Sink):
         self.frames_written += 1
 
     def close(self, error: BaseException | None = None) -> None:
+        """Flush the encoder and close the file (also after ``error``).
+
+        After a failure (``error`` set) a further failure here (the disk is still
+        full) is attached to ``error`` as a note instead of raised, so the first error
+        stays the one reported.
+        """
         container, self._container = self._container, None
         if container is None:
             return
+        problems: list[EncodeError] = []
         try:
             for packet in self._stream.encode():
                 container.mux(packet)
         except _AV_ERRORS as exc:
-            raise EncodeError(f"VideoFileSink: finishing {self.path} failed: {exc}") from exc
-        finally:
+            problems.append(EncodeError(f"VideoFileSink: finishing {self.path} failed: {exc}"))
+            problems[-1].__cause__ = exc
+        file, self._file = self._file, None
+        for step in (container.close, file.close if file is not None else None):
+            if step is None:
+                continue
             try:
-                container.close()
+                step()
             except _AV_ERRORS as exc:
-                raise EncodeError(f"VideoFileSink: closing {self.path} failed: {exc}") from exc
+                problems.append(EncodeError(f"VideoFileSink: closing {self.path} failed: {exc}"))
+                problems[-1].__cause__ = exc
+        if not problems:
+            return
+        if error is not None:
+            for problem in problems:
+                error.add_note(str(problem))
+            return
+        for problem in problems[1:]:
+            problems[0].add_note(str(problem))
+        raise problems[0]

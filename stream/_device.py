@@ -1,4 +1,5 @@
-"""Live audio devices: PortAudio (sounddevice) loading, device listing and lookup.
+"""Live audio devices: PortAudio (sounddevice) loading, device listing and lookup, and
+closing streams whose device vanished.
 
 sounddevice is imported lazily, when a device is opened or listed, so ``import
 stream`` stays light and works without PortAudio installed.
@@ -6,22 +7,37 @@ stream`` stays light and works without PortAudio installed.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import math
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._exceptions import MediaOpenError, ParameterError
+from ._exceptions import MediaError, MediaOpenError, ParameterError
+from ._handoff import STALL_S, Playback
 
 __all__ = [
+    "CLOSE_TIMEOUT_S",
     "DeviceInfo",
     "DeviceRef",
     "Latency",
     "check_common",
+    "check_output",
+    "close_stream",
     "close_unstarted",
+    "device_gone",
+    "device_label",
     "find_device",
     "import_sounddevice",
     "list_devices",
+    "portaudio_calls",
+    "report_close",
+    "stopped_reason",
 ]
 
 DeviceRef = int | str | None
@@ -239,3 +255,166 @@ def close_unstarted(stream: Any, exc: BaseException) -> None:
         stream.close()
     except Exception as exc2:  # PortAudioError or anything else: exc stays the error
         exc.add_note(f"closing the stream afterwards also failed: {exc2}")
+
+
+# -- one thread at a time in PortAudio ------------------------------------------------------
+
+PORTAUDIO_WAIT_S = 10.0
+"""How long opening a stream waits for another thread's PortAudio call to finish."""
+
+_PORTAUDIO = threading.RLock()
+
+
+@contextlib.contextmanager
+def portaudio_calls(who: str) -> Iterator[None]:
+    """Hold PortAudio for this thread: stream set-up and tear-down, one thread at a time.
+
+    PortAudio is not thread-safe, and a graph opens its device nodes concurrently (in
+    worker threads): two streams opened at once in one process (a DeviceSource and a
+    DeviceSink) made PortAudio's JACK host API fail at random ("Insufficient memory",
+    "Unanticipated host error") or deadlock. Raises MediaOpenError when another
+    thread holds PortAudio for more than 10 s (a close stuck on a dead device).
+    """
+    if not _PORTAUDIO.acquire(timeout=PORTAUDIO_WAIT_S):
+        raise MediaOpenError(
+            f"{who}: PortAudio stayed busy for {PORTAUDIO_WAIT_S:g} s (another stream's "
+            "open or close is stuck, e.g. on a device that stopped responding)"
+        )
+    try:
+        yield
+    finally:
+        _PORTAUDIO.release()
+
+
+# -- streams whose device vanished -----------------------------------------------------------
+
+CLOSE_TIMEOUT_S = 2.0
+"""How long closing a stream may take (beyond the audio still to play) before it is
+left open: a device that stopped responding never lets PortAudio's stop return."""
+
+_ABANDONED: list[Any] = []
+"""Streams PortAudio could not close: kept referenced (their callbacks stay valid for
+as long as PortAudio might call them) and never closed."""
+
+
+def device_label(kind: str, info: DeviceInfo | None) -> str:
+    """``input device 0 'system' (JACK Audio Connection Kit)``, for error messages."""
+    if info is None:
+        return f"the {kind} device"
+    return f"{kind} device {info.index} {info.name!r} ({info.hostapi})"
+
+
+def device_gone(stream: Any, finished: threading.Event) -> bool:
+    """Whether the host stopped ``stream`` under us because its device vanished.
+
+    The stream is inactive, was never stopped by us, and PortAudio's finished callback
+    (``finished``, set by ``finished_callback=finished.set``) did not run: a callback
+    that ended the stream, or a host API that stops the stream on a driver error (ALSA
+    after an unplug), goes through that callback; PortAudio's JACK host API, when the
+    JACK server shuts down, only marks the stream inactive.
+    """
+    return not stream.active and not stream.stopped and not finished.is_set()
+
+
+def stopped_reason(stream: Any, finished: threading.Event) -> str:
+    """Why an inactive stream stopped, for the error message."""
+    if device_gone(stream, finished):
+        return "the device is gone (unplugged or switched off, or its JACK server shut down)"
+    return "PortAudio ended the stream (a driver error, or the device is gone)"
+
+
+def _abandon(stream: Any) -> None:
+    """Leave ``stream`` open for good, and keep PortAudio from hanging the process's exit.
+
+    sounddevice terminates PortAudio at exit, which closes every open stream first:
+    for this one that would wait as long as stopping it (PortAudio's JACK host waits
+    10 minutes for a server that is gone, then fails an assertion and aborts the
+    process; terminating it after its JACK server died aborts it too). The process
+    exits without terminating PortAudio instead; the operating system frees the rest.
+    """
+    _ABANDONED.append(stream)
+    sd = sys.modules.get("sounddevice")
+    handler = getattr(sd, "_exit_handler", None)
+    if handler is not None:
+        atexit.unregister(handler)
+
+
+def close_stream(
+    stream: Any, finished: threading.Event, *, drain: bool, extra_s: float = 0.0
+) -> str | None:
+    """Stop (``drain``: play what is queued first; else abort) and close a started stream.
+
+    Never hangs: returns None once closed, or else why the stream was left open.
+
+    * A stream whose device vanished (:func:`device_gone`) is left open at once:
+      PortAudio's JACK host API waits for the server's process thread to acknowledge a
+      stop, and with the server gone nothing ever does (``pa_jack.c`` ``RealStop``
+      waits on a condition only ``JackCallback`` signals: 10 minutes, then an error).
+    * Otherwise stop and close run in a helper thread, waited for at most
+      ``extra_s + CLOSE_TIMEOUT_S`` seconds: a device that stopped running (a JACK
+      server that hangs) is left open after that instead of hanging the caller.
+    """
+    if device_gone(stream, finished):
+        _abandon(stream)
+        return "the stream was left open (PortAudio cannot stop a stream whose device is gone)"
+    done = threading.Event()
+
+    def stop_and_close() -> None:
+        try:
+            with _PORTAUDIO:
+                if drain:
+                    stream.stop()
+                else:
+                    stream.abort()
+                stream.close()
+        finally:
+            done.set()
+
+    threading.Thread(target=stop_and_close, name="mediastream-close-stream", daemon=True).start()
+    limit = extra_s + CLOSE_TIMEOUT_S
+    if done.wait(limit):
+        return None
+    _abandon(stream)
+    return (
+        f"the stream was left open (PortAudio did not stop it within {limit:g} s: "
+        "the device stopped responding)"
+    )
+
+
+def report_close(who: str, label: str, note: str | None, error: BaseException | None) -> None:
+    """After a sink's close: a stream left open is a note on ``error``, or else an error."""
+    if note is None:
+        return
+    message = f"{who}: {label}: {note}"
+    if error is not None:
+        error.add_note(message)
+    else:
+        raise MediaError(message)
+
+
+def check_output(
+    who: str,
+    label: str,
+    stream: Any,
+    finished: threading.Event,
+    playback: Playback | None,
+    sample_rate: int,
+    since: float,
+    played: int,
+    latency_s: float,
+) -> None:
+    """For a writer waiting for room in ``playback``: raise a MediaError naming the
+    device (``label``) when its stream stopped, or when it played nothing since
+    ``since`` (``played`` frames then) for 2 s plus its latency."""
+    done = playback.played if playback is not None else 0
+    where = f"after {done} frames (t={done / sample_rate:.3f} s)"
+    if stream is None:
+        raise MediaError(f"{who}: {label} is closed ({where})")
+    if not stream.active:
+        reason = stopped_reason(stream, finished)
+        raise MediaError(f"{who}: {label} stopped playing {where}: {reason}")
+    if done == played and time.monotonic() - since > STALL_S + latency_s:
+        raise MediaError(
+            f"{who}: {label} played nothing for {STALL_S:g} s {where}: the device "
+            "stopped running (a stalled driver or JACK server)"
+        )

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -123,18 +124,21 @@ def jack_server() -> Iterator[JackServer]:
     _counter += 1
     name = f"mediastream-test-{os.getpid()}-{_counter}"
     env = jack_env(name)
+    # jackd logs every xrun: to a file, never an unread pipe (a full pipe blocks jackd).
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after jackd exits, below)
     process = subprocess.Popen(
         ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
         env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     saved = {k: os.environ.get(k) for k in env}
     try:
         deadline = time.monotonic() + 10
         while "system:playback_1" not in jack_ports(name, must_answer=False):
             if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                log.seek(0)
+                err = log.read().decode(errors="replace")
                 pytest.fail(f"jackd did not start (exit {process.poll()}): {err[-2000:]}")
             time.sleep(0.05)
         os.environ.update(env)
@@ -151,6 +155,7 @@ def jack_server() -> Iterator[JackServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

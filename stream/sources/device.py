@@ -13,6 +13,7 @@ stops the graph with a :class:`~stream.MediaError` instead.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -27,9 +28,13 @@ from .._device import (
     DeviceRef,
     Latency,
     check_common,
+    close_stream,
     close_unstarted,
+    device_label,
     find_device,
     import_sounddevice,
+    portaudio_calls,
+    stopped_reason,
 )
 from .._exceptions import MediaError, MediaOpenError, ParameterError
 from .._handoff import STALL_S, Capture, XrunInfo, wait_event
@@ -52,7 +57,8 @@ class LiveStats:
     Attributes:
         sample_rate: Hz.
         overruns: input blocks dropped because the graph fell behind (hand-off full).
-        input_overflows: input overflows reported by PortAudio (driver-side loss).
+        input_overflows: input overflows reported by PortAudio (driver-side loss; on
+            JACK, PortAudio reports every JACK xrun this way, audio lost or not).
         dropped_frames: input frames replaced by silence.
         underruns: output buffers padded with silence because the graph was late.
         underrun_frames: frames of silence played for that.
@@ -136,6 +142,12 @@ class DeviceSource(Source):
     Reads wait for the device without blocking the event loop (a worker thread
     waits on the hand-off, abandoned at once on cancellation), so a graph cancelled
     or interrupted by Ctrl-C closes the stream promptly.
+
+    A device that disappears (unplugged, its JACK server shut down) or stops
+    delivering audio for 2 s fails the read with a :class:`~stream.MediaError`
+    naming the device and the last frame; everything captured before reached the
+    graph. A stream PortAudio cannot stop any more (its device is gone) is left open
+    rather than hanging the run (see :func:`stream._device.close_stream`).
     """
 
     blocking = True  # open() (PortAudio can take a while) runs in a worker thread
@@ -169,6 +181,7 @@ class DeviceSource(Source):
         self._duplex = _duplex
         self._who = who
         self._stream: Any = None
+        self._finished = threading.Event()  # PortAudio's finished callback ran
         self._capture = Capture(queue_blocks)
         self._events = False
         self._next = 0
@@ -202,37 +215,40 @@ class DeviceSource(Source):
         if self._duplex is not None:
             self._duplex._open_half("source")
             return
-        sd = import_sounddevice()
-        self.info = find_device(
-            self._who, self.device, "input", self.channels, self.sample_rate
-        )
-        capture = self._capture
-        self._latency_s = 0.0
-
-        def callback(indata: Any, frames: int, t: Any, status: Any) -> None:
-            capture.push(indata, frames, t.inputBufferAdcTime, bool(status.input_overflow))
-
-        stream: Any = None
-        try:
-            stream = sd.InputStream(
-                device=self.info.index,
-                samplerate=self.sample_rate,
-                channels=self.channels,
-                blocksize=self.blocksize,
-                latency=self.latency,
-                dtype="float32",
-                callback=callback,
+        with portaudio_calls(self._who):
+            sd = import_sounddevice()
+            self.info = find_device(
+                self._who, self.device, "input", self.channels, self.sample_rate
             )
-            self._latency_s = float(stream.latency)
-            stream.start()
-        except sd.PortAudioError as exc:
-            if stream is not None:
-                close_unstarted(stream, exc)
-            raise MediaOpenError(
-                f"{self._who}: cannot open input device {self.info.index} "
-                f"{self.info.name!r} at {self.sample_rate} Hz, {self.channels} ch: {exc}"
-            ) from exc
-        self._stream = stream
+            capture = self._capture
+            self._latency_s = 0.0
+            finished = self._finished = threading.Event()
+
+            def callback(indata: Any, frames: int, t: Any, status: Any) -> None:
+                capture.push(indata, frames, t.inputBufferAdcTime, bool(status.input_overflow))
+
+            stream: Any = None
+            try:
+                stream = sd.InputStream(
+                    device=self.info.index,
+                    samplerate=self.sample_rate,
+                    channels=self.channels,
+                    blocksize=self.blocksize,
+                    latency=self.latency,
+                    dtype="float32",
+                    callback=callback,
+                    finished_callback=finished.set,
+                )
+                self._latency_s = float(stream.latency)
+                stream.start()
+            except sd.PortAudioError as exc:
+                if stream is not None:
+                    close_unstarted(stream, exc)
+                raise MediaOpenError(
+                    f"{self._who}: cannot open input device {self.info.index} "
+                    f"{self.info.name!r} at {self.sample_rate} Hz, {self.channels} ch: {exc}"
+                ) from exc
+            self._stream = stream
 
     def close(self) -> None:
         self._capture.active = False
@@ -241,8 +257,9 @@ class DeviceSource(Source):
             return
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.abort()  # input: nothing worth waiting for
-            stream.close()
+            # Input: nothing worth waiting for. A stream left open (its device is gone)
+            # needs no report here: the read that found the device gone raised.
+            close_stream(stream, self._finished, drain=False)
 
     def read(self, max_items: int) -> list[tuple[str, Item]]:
         """Up to ``max_items`` items, waiting (in this thread) for the device."""
@@ -272,17 +289,28 @@ class DeviceSource(Source):
                 self._check_alive()
 
     # -- internals --------------------------------------------------------------------
-    def _stream_ok(self) -> bool:
-        stream = self._duplex._stream if self._duplex is not None else self._stream
-        return stream is not None and bool(stream.active)
-
     def _check_alive(self) -> None:
-        if not self._stream_ok():
-            raise MediaError(f"{self._who}: the input stream stopped (device lost?)")
+        """Raise a MediaError naming the device when it stopped or stalled."""
+        duplex = self._duplex
+        if duplex is not None:
+            stream, finished, info = duplex._stream, duplex._finished, duplex.input_info
+        else:
+            stream, finished, info = self._stream, self._finished, self.info
+        where = (
+            f"after frame {self._next} (t={self._next / self.sample_rate:.3f} s)"
+            if self._next
+            else "before its first frame"
+        )
+        label = device_label("input", info)
+        if stream is None:
+            raise MediaError(f"{self._who}: {label} is closed ({where})")
+        if not stream.active:
+            reason = stopped_reason(stream, finished)
+            raise MediaError(f"{self._who}: {label} stopped delivering audio {where}: {reason}")
         if time.monotonic() - self._last_data > STALL_S:
             raise MediaError(
-                f"{self._who}: the input device delivered nothing for {STALL_S:g} s "
-                "(stream stalled)"
+                f"{self._who}: {label} delivered nothing for {STALL_S:g} s {where}: the "
+                "device stopped running (a stalled driver or JACK server)"
             )
 
     def _xrun(self, cause: str, start: int, frames: int) -> tuple[str, Item]:

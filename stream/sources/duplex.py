@@ -11,9 +11,14 @@ from .._device import (
     DeviceRef,
     Latency,
     check_common,
+    check_output,
+    close_stream,
     close_unstarted,
+    device_label,
     find_device,
     import_sounddevice,
+    portaudio_calls,
+    report_close,
 )
 from .._exceptions import MediaOpenError
 from .._handoff import Playback, PlaybackSink
@@ -42,6 +47,7 @@ class _DuplexSink(PlaybackSink):
             on_underrun,
         )
         self._duplex = duplex
+        self._close_note: str | None = None
 
     def _start_device(self, playback: Playback) -> None:
         self._duplex._playback = playback
@@ -54,8 +60,28 @@ class _DuplexSink(PlaybackSink):
     def _output_latency_s(self) -> float:
         return self._duplex._device_latency[1]
 
+    def _check_alive(self, since: float, played: int) -> None:
+        duplex = self._duplex
+        check_output(
+            "DuplexDevice",
+            device_label("output", duplex.output_info),
+            duplex._stream,
+            duplex._finished,
+            self._playback,
+            duplex.sample_rate,
+            since,
+            played,
+            self._output_latency_s(),
+        )
+
     def _stop_device(self, drain: bool) -> None:
-        self._duplex._close_half("sink", abort=not drain)
+        self._close_note = self._duplex._close_half("sink", abort=not drain)
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._close_note = None
+        super().close(error)
+        label = device_label("output", self._duplex.output_info)
+        report_close("DuplexDevice", label, self._close_note, error)
 
 
 class DuplexDevice:
@@ -148,6 +174,7 @@ class DuplexDevice:
         self._lock = threading.Lock()
         self._halves: set[str] = set()
         self._stream: Any = None
+        self._finished = threading.Event()  # PortAudio's finished callback ran
         self._playback: Playback | None = None
         self._device_latency = (0.0, 0.0)
         self._rt_last: float | None = None
@@ -159,19 +186,24 @@ class DuplexDevice:
     def _open_half(self, half: str) -> None:
         with self._lock:
             if self._stream is None:
-                self._stream = self._open_stream()
+                with portaudio_calls("DuplexDevice"):
+                    self._stream = self._open_stream()
             self._halves.add(half)  # only once the stream is open: a failure adds nothing
 
-    def _close_half(self, half: str, abort: bool) -> None:
+    def _close_half(self, half: str, abort: bool) -> str | None:
+        """Release one half; close the stream with the last (or at once on ``abort``).
+
+        Returns why the stream was left open, if it was (its device is gone or stopped
+        responding: see :func:`stream._device.close_stream`), else None.
+        """
         with self._lock:
             self._halves.discard(half)
             if self._stream is not None and (abort or not self._halves):
                 stream, self._stream = self._stream, None
-                if abort:
-                    stream.abort()
-                else:
-                    stream.stop()
-                stream.close()
+                return close_stream(
+                    stream, self._finished, drain=not abort, extra_s=self._device_latency[1]
+                )
+        return None
 
     def _open_stream(self) -> Any:
         sd = import_sounddevice()
@@ -185,6 +217,7 @@ class DuplexDevice:
         self._rt_last, self._rt_min, self._rt_max = None, math.inf, -math.inf
         rate = self.sample_rate
         max_backlog = self._max_backlog
+        finished = self._finished = threading.Event()
 
         def callback(indata: Any, outdata: Any, frames: int, t: Any, status: Any) -> None:
             capture = src._capture
@@ -221,6 +254,7 @@ class DuplexDevice:
                 latency=self.latency,
                 dtype="float32",
                 callback=callback,
+                finished_callback=finished.set,
             )
             self._device_latency = (float(stream.latency[0]), float(stream.latency[1]))
             stream.start()
