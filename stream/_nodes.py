@@ -44,7 +44,9 @@ class Operator(abc.ABC):
         accepts: item kinds accepted on the inputs (``"audio"``, ``"video"``,
             ``"events"``); used to pick a port on a multi-output upstream.
         heavy: when True the runtime calls ``process`` in a worker thread, handing
-            over every item that is queued at once (a thread hop costs 150-300 us).
+            over every item that is queued at once (a thread hop costs 150-300 us);
+            a single-input heavy operator that overrides :meth:`process_many` gets
+            those items in one ``process_many`` call.
     """
 
     input_ports: ClassVar[tuple[str, ...]] = ("in",)
@@ -71,6 +73,25 @@ class Operator(abc.ABC):
     def process(self, item: Item) -> Sequence[Item]:
         """Consume one item; return the items that are ready now (any sequence: a
         ``list[Event[MyPayload]]`` is fine)."""
+
+    def process_many(self, items: Sequence[Item]) -> Sequence[Item]:
+        """Consume several items, in order; return the items that are ready after them.
+
+        The result must equal the concatenation of ``process(item)`` for each item (up
+        to the float noise of running a model on batches of another composition, where
+        the operator documents it): an operator overrides this to work on the items
+        together (one forward pass for the windows they complete). The default calls
+        :meth:`process` on each item.
+
+        The runtime calls it for a ``heavy`` operator with one input that overrides it,
+        with every item queued on that input (at most ``Graph.max_batch``; control
+        items such as bounds end a batch). Multi-input operators always get
+        :meth:`process_port` per item. If it raises, the error names the batch.
+        """
+        out: list[Item] = []
+        for item in items:
+            out.extend(self.process(item))
+        return out
 
     def process_port(self, port: str, item: Item) -> Sequence[Item]:
         """Consume one item that arrived on input ``port`` (multi-input operators).

@@ -510,6 +510,25 @@ class _SourceRunner(_Runner):
 
 
 class _OperatorRunner(_Runner):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A heavy single-input operator that overrides process_many gets each batch in
+        # one call; the items of the batch it is processing, for error positions.
+        op: Operator = self.obj
+        self.many = (
+            op.heavy
+            and len(op.input_ports) == 1
+            and type(op).process_many is not Operator.process_many
+        )
+        self.batch: list[Any] = []
+
+    def _where(self) -> tuple[str, float | None]:
+        position, t = super()._where()
+        if len(self.batch) > 1 and self.current is self.batch[0] and not self.closing:
+            last = describe_position(self.batch[-1])
+            position = f"a batch of {len(self.batch)} items from {position} to {last}"
+        return position, t
+
     async def _main(self) -> None:
         op: Operator = self.obj
         stats = self.stats
@@ -554,7 +573,8 @@ class _OperatorRunner(_Runner):
     async def _run_heavy_batch(
         self, first: tuple[str, object], multi: bool
     ) -> tuple[str, object] | None:
-        """Process ``first`` and every data item queued behind it in one thread hop.
+        """Process ``first`` and every data item queued behind it in one thread hop
+        (in one ``process_many`` call when the operator overrides it).
 
         Returns the control item (EOS or a bound) that ended the batch, if any.
         """
@@ -579,6 +599,14 @@ class _OperatorRunner(_Runner):
 
     def _process_batch(self, batch: list[tuple[str, Any]], multi: bool) -> list[Item]:
         op: Operator = self.obj
+        if self.many:
+            items = [item for _, item in batch]
+            self.batch = items
+            self.current = items[0]  # an error names the batch (see _where)
+            result = list(op.process_many(items))
+            self.batch = []
+            self.current = items[-1]
+            return result
         outs: list[Item] = []
         for port, item in batch:
             self.current = item

@@ -4,18 +4,24 @@ Two modes share the embedding windows, the incremental clustering and the turn o
 
 * ``"segmentation"`` (default): a pyannote segmentation model runs on rolling buffers
   (default 5 s every 0.5 s) and gives up to 3 local speakers per buffer with overlap.
-  Speaker embeddings are computed once per fixed window (default the model's window,
+  Speaker embeddings are computed on fixed windows (default the model's window,
   e.g. 1.5 s every 0.75 s); each active local speaker of a buffer gets one embedding,
   the average of the windows inside the buffer weighted by how much of each window
   that speaker has alone (overlap-aware: windows with overlapped or other speech
-  weigh little or nothing). Local speakers of one buffer are assigned jointly under a
-  cannot-link constraint. Buffers overlap; each 10 ms cell averages the (Hamming
-  weighted) speaker probabilities of every buffer that covered it before it is
-  finalised, ``latency_s`` after the newest buffer's end.
+  weigh little or nothing; a window is embedded once, when a buffer first gives it
+  weight; windows no local speaker uses, silence or overlap, never are). Local
+  speakers of one buffer are assigned jointly under a cannot-link constraint. Buffers
+  overlap; each 10 ms cell averages the (Hamming weighted) speaker probabilities of
+  every buffer that covered it before it is finalised, ``latency_s`` after the newest
+  buffer's end.
 * ``"vad"`` (light): voice activity (silero-vad, or an energy gate) + the fixed
   embedding windows that are mostly speech, each assigned on its own; each speech
   cell goes to the speaker with the most (centre-weighted) votes of the windows
   covering it.
+
+Chunks handed over together (``process_many``: the runtime passes a heavy node its
+whole backlog) are pushed as one, so the buffers and windows they complete run as
+batched forward passes; output as with ``process`` per chunk, up to float noise.
 
 Events: ``"speaker_turn"`` (payload :class:`SpeakerTurn`), emitted when a turn ends
 (after ``min_gap_s`` of that speaker's silence), ordered by end; optionally
@@ -27,7 +33,7 @@ Events: ``"speaker_turn"`` (payload :class:`SpeakerTurn`), emitted when a turn e
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -245,6 +251,12 @@ class OnlineDiarizer(Operator):
                 vecs.append(v / np.linalg.norm(v))
                 self.enrolled_names.append(str(name))
             self._enrolled = np.stack(vecs)
+        # process_many pushes at most this much audio at once: enough to fill a forward
+        # pass of each model (its batch_size of buffers or windows), bounded memory.
+        hops = [self.model.batch_size * self._win_step]
+        if self.segmentation is not None:
+            hops.append(self.segmentation.batch_size * self._step)
+        self._max_push = max(hops)
         from .engine import DiarizationState
 
         self._state = DiarizationState(self)
@@ -296,6 +308,32 @@ class OnlineDiarizer(Operator):
         return self._state.labels()
 
     def process(self, item: Item) -> list[Item]:
+        return self._state.push(*self._mono(item))
+
+    def process_many(self, items: Sequence[Item]) -> list[Item]:
+        """Several chunks at once: contiguous runs are joined and pushed together (up to
+        about one forward pass of each model), so the buffers and windows they complete
+        run as batches. Same output as :meth:`process` on each chunk, up to the float
+        noise of batch composition in torch."""
+        out: list[Item] = []
+        run: list[npt.NDArray[np.float32]] = []
+        start = end = 0
+        for item in items:
+            mono, chunk_start = self._mono(item)
+            if run and (chunk_start != end or end - start >= self._max_push):
+                out += self._state.push(np.concatenate(run) if len(run) > 1 else run[0], start)
+                run = []
+            if not run:
+                start = end = chunk_start
+            run.append(mono)
+            end += mono.shape[0]
+        if run:
+            out += self._state.push(np.concatenate(run) if len(run) > 1 else run[0], start)
+        return out
+
+    def _mono(self, item: Item) -> tuple[npt.NDArray[np.float32], int]:
+        """The chunk's samples as mono float32 and its first frame, checked (type, rate,
+        finite)."""
         if type(item) is not AudioChunk:
             raise TypeError(f"OnlineDiarizer takes audio chunks, got {type(item).__name__}")
         if item.sample_rate != self.rate:
@@ -305,7 +343,7 @@ class OnlineDiarizer(Operator):
         if not np.isfinite(mono).all():
             bad = int(np.flatnonzero(~np.isfinite(mono))[0])
             raise ValueError(f"non-finite sample (NaN or inf) at frame {item.start + bad}")
-        return self._state.push(mono, item.start)
+        return mono, item.start
 
     def flush(self) -> list[Item]:
         return self._state.flush()

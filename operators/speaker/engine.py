@@ -23,9 +23,45 @@ from .windows import WindowBatch
 if TYPE_CHECKING:
     from .diarizer import OnlineDiarizer
 
-__all__ = ["DiarizationState", "local_speakers"]
+__all__ = ["DiarizationState", "local_speakers", "needed_windows"]
 
 _MIN_EMBED_SAMPLES = 4000  # 0.25 s: shorter flushed tails get no embedding
+
+
+def _purity(
+    pc: npt.NDArray[np.float64], offsets: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Cells where each local speaker is on, and ``(windows, local)`` the fraction of
+    each window where each local speaker speaks alone."""
+    real = pc.shape[0]
+    on = pc >= 0.5
+    clean = on & (on.sum(axis=1, keepdims=True) == 1)
+    cs = np.concatenate([np.zeros((1, pc.shape[1])), np.cumsum(clean, axis=0)])
+    purity = (cs[np.minimum(offsets + lengths, real)] - cs[offsets]) / np.maximum(lengths, 1)[
+        :, None
+    ]
+    return on, purity
+
+
+def needed_windows(
+    pc: npt.NDArray[np.float64],
+    offsets: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    activity_threshold: float,
+    min_purity: float,
+) -> npt.NDArray[np.bool_]:
+    """Which windows :func:`local_speakers` reads the embedding of, for the same
+    arguments: those with a non-zero weight for some local speaker, and the best
+    window of an active speaker that has none. The others (silence, overlap, windows
+    shared by several speakers) need not be embedded: their weight is zero."""
+    _, purity = _purity(pc, offsets, lengths)
+    weighted = (purity >= min_purity) & (purity > 0)
+    need: npt.NDArray[np.bool_] = np.asarray(weighted.any(axis=1))
+    active = pc.max(axis=0, initial=0.0) >= activity_threshold
+    for j in np.flatnonzero(active & ~weighted.any(axis=0)):
+        if purity.shape[0] and purity[:, j].max() > 0:
+            need[int(np.argmax(purity[:, j]))] = True
+    return need
 
 
 def local_speakers(
@@ -47,13 +83,8 @@ def local_speakers(
     speaker with no such window gets its best window's embedding, without update.
     """
     real = pc.shape[0]
-    on = pc >= 0.5
-    clean = on & (on.sum(axis=1, keepdims=True) == 1)
+    on, purity = _purity(pc, offsets, lengths)
     active = pc.max(axis=0, initial=0.0) >= activity_threshold
-    cs = np.concatenate([np.zeros((1, pc.shape[1])), np.cumsum(clean, axis=0)])
-    purity = (cs[np.minimum(offsets + lengths, real)] - cs[offsets]) / np.maximum(lengths, 1)[
-        :, None
-    ]
     weights = np.where(purity >= min_purity, purity, 0.0)  # (windows, local)
     emb = weights.T @ window_emb.astype(np.float64)  # (local, dim)
     update = on.mean(axis=0) >= update_ratio if real else np.zeros(pc.shape[1], bool)
@@ -93,6 +124,8 @@ class DiarizationState:
         self.w_starts = np.zeros(0, np.int64)
         self.w_lens = np.zeros(0, np.int64)
         self.w_emb = np.zeros((0, op.model.dim), np.float32)
+        self.w_samples = np.zeros((0, self.windows.window), np.float32)
+        self.w_done = np.zeros(0, bool)  # embedded (or too short to embed)
         self.pending: list[WindowBatch] = []
         self.vad_start = 0
         self.vad_probs = np.zeros(0, np.float32)
@@ -116,7 +149,7 @@ class DiarizationState:
             self.origin = start
         self.end = start + mono.shape[0] - self.origin
         if self.op.mode == "segmentation":
-            self._embed_windows(self.windows.push(mono, start))
+            self._add_windows(self.windows.push(mono, start))
             assert self.buffers is not None
             self._handle_buffers(self.buffers.push(mono, start))
         else:
@@ -130,7 +163,7 @@ class DiarizationState:
         if self.origin is None:
             return []
         if self.op.mode == "segmentation":
-            self._embed_windows(self.windows.flush())
+            self._add_windows(self.windows.flush())
             assert self.buffers is not None
             self._handle_buffers(self.buffers.flush())
         else:
@@ -148,20 +181,32 @@ class DiarizationState:
 
     # -- segmentation mode ---------------------------------------------------------------
 
-    def _embed_windows(self, wb: WindowBatch) -> None:
+    def _add_windows(self, wb: WindowBatch) -> None:
+        """Cache completed windows; each is embedded when a buffer first needs it."""
         if not len(wb):
             return
         assert self.origin is not None
-        full = wb.lengths == self.windows.window
-        emb = np.zeros((len(wb), self.op.model.dim), np.float32)
-        if full.any():
-            emb[full] = self.op.model.embed(wb.samples[full])
-        for i in np.flatnonzero(~full):
-            if wb.lengths[i] >= _MIN_EMBED_SAMPLES:
-                emb[i] = self.op.model.embed(wb.samples[i : i + 1, : wb.lengths[i]])[0]
         self.w_starts = np.concatenate([self.w_starts, wb.starts - self.origin])
         self.w_lens = np.concatenate([self.w_lens, wb.lengths])
-        self.w_emb = np.concatenate([self.w_emb, emb])
+        self.w_samples = np.concatenate([self.w_samples, wb.samples])
+        zeros = np.zeros((len(wb), self.op.model.dim), np.float32)
+        self.w_emb = np.concatenate([self.w_emb, zeros])
+        self.w_done = np.concatenate([self.w_done, np.zeros(len(wb), bool)])
+
+    def _embed(self, todo: npt.NDArray[np.bool_]) -> None:
+        """Embed the cached windows in ``todo`` (full ones in one batch)."""
+        idx = np.flatnonzero(todo)
+        if not idx.size:
+            return
+        model = self.op.model
+        full = idx[self.w_lens[idx] == self.windows.window]
+        if full.size:
+            self.w_emb[full] = model.embed(self.w_samples[full])
+        for i in idx[self.w_lens[idx] != self.windows.window]:
+            n = int(self.w_lens[i])
+            if n >= _MIN_EMBED_SAMPLES:  # shorter flushed tails keep a zero embedding
+                self.w_emb[i] = model.embed(self.w_samples[i : i + 1, :n])[0]
+        self.w_done[idx] = True
 
     def _buffer_maps(self, buf: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         if self._cell_frame is None or self._hamming is None:
@@ -177,32 +222,58 @@ class DiarizationState:
         return self._cell_frame, self._hamming
 
     def _handle_buffers(self, bb: WindowBatch) -> None:
+        """Segment the buffers in one batch, embed (in one batch) the windows that
+        their local speakers use and were not embedded yet, then assign in order."""
         if not len(bb):
             return
-        assert self.origin is not None and self.op.segmentation is not None
-        probs = self.op.segmentation(bb.samples)
-        for b in range(len(bb)):
-            self._handle_buffer(int(bb.starts[b]) - self.origin, int(bb.lengths[b]), probs[b])
-        # Window embeddings older than the next buffer are no longer needed.
+        op = self.op
+        assert self.origin is not None and op.segmentation is not None
         assert self.buffers is not None
+        # Buffers cut by one push are consecutive: the model may share work between them.
+        full = len(bb) > 1 and bool((bb.lengths == self.buffers.window).all())
+        probs = op.segmentation(bb.samples, step=self.buffers.step if full else None)
+        cell = op.cell
+        cell_frame, ham = self._buffer_maps(self.buffers.window)
+        todo = np.zeros(self.w_starts.shape[0], bool)
+        work = []
+        for b in range(len(bb)):
+            bstart, length = int(bb.starts[b]) - self.origin, int(bb.lengths[b])
+            real = -(-length // cell)
+            pc = probs[b][cell_frame[:real]].astype(np.float64)  # (real, local)
+            sel = np.flatnonzero(
+                (self.w_starts >= bstart) & (self.w_starts + self.w_lens <= bstart + length)
+            )
+            offsets = (self.w_starts[sel] - bstart) // cell
+            lengths = -(-self.w_lens[sel] // cell)
+            need = needed_windows(pc, offsets, lengths, op.activity_threshold, op.min_purity)
+            todo[sel[need]] = True
+            work.append((bstart, length, pc, sel, offsets, lengths))
+        self._embed(todo & ~self.w_done)
+        for bstart, length, pc, sel, offsets, lengths in work:
+            self._handle_buffer(bstart, length, pc, ham, sel, offsets, lengths)
+        # Windows older than the next buffer are no longer needed.
         keep = self.w_starts >= self.buffers.next_start - self.origin
-        self.w_starts, self.w_lens, self.w_emb = (
-            self.w_starts[keep],
-            self.w_lens[keep],
-            self.w_emb[keep],
-        )
+        self.w_starts, self.w_lens = self.w_starts[keep], self.w_lens[keep]
+        self.w_samples, self.w_emb = self.w_samples[keep], self.w_emb[keep]
+        self.w_done = self.w_done[keep]
 
-    def _handle_buffer(self, bstart: int, length: int, p: npt.NDArray[np.float32]) -> None:
+    def _handle_buffer(
+        self,
+        bstart: int,
+        length: int,
+        pc: npt.NDArray[np.float64],
+        ham: npt.NDArray[np.float64],
+        sel: npt.NDArray[np.int64],
+        offsets: npt.NDArray[np.int64],
+        lengths: npt.NDArray[np.int64],
+    ) -> None:
         op = self.op
         cell = op.cell
-        cell_frame, ham = self._buffer_maps(self.buffers.window if self.buffers else length)
-        real = -(-length // cell)
-        pc = p[cell_frame[:real]].astype(np.float64)  # (real, local)
-        sel = (self.w_starts >= bstart) & (self.w_starts + self.w_lens <= bstart + length)
+        real = pc.shape[0]
         emb, active, update = local_speakers(
             pc,
-            (self.w_starts[sel] - bstart) // cell,
-            -(-self.w_lens[sel] // cell),
+            offsets,
+            lengths,
             self.w_emb[sel],
             op.activity_threshold,
             op.min_purity,

@@ -19,6 +19,7 @@ from stream import ParameterError
 
 from .backends.base import TorchSettings, packaged_file
 from .backends.pyannote import load_pyannote_model
+from .sincnet import SharedSincNet
 
 __all__ = ["SegmentationModel"]
 
@@ -76,6 +77,8 @@ class SegmentationModel:
             self._mapping: Any = ps.mapping.to(torch.float32).to(self.torch.torch_device)
         self.num_speakers = len(spec.classes)
         self._centers: dict[int, npt.NDArray[np.float64]] = {}
+        # Consecutive buffers share SincNet's first convolution (PyanNet on CPU only).
+        self._shared = None if self.torch.cuda else SharedSincNet.probe(self.model)
 
     def frame_centers(self, num_samples: int) -> npt.NDArray[np.float64]:
         """Centre of each output frame of a ``num_samples`` buffer, in samples."""
@@ -86,16 +89,34 @@ class SegmentationModel:
             self._centers[num_samples] = centers
         return centers
 
-    def __call__(self, buffers: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """``(n, samples)`` float32 -> ``(n, frames, num_speakers)`` probabilities."""
+    def __call__(
+        self, buffers: npt.NDArray[np.float32], step: int | None = None
+    ) -> npt.NDArray[np.float32]:
+        """``(n, samples)`` float32 -> ``(n, frames, num_speakers)`` probabilities.
+
+        ``step``: the buffers are consecutive windows of one stream, each starting
+        ``step`` samples after the previous one; for pyannote's PyanNet
+        (segmentation-3.0) on CPU they then share SincNet's first convolution (see
+        :mod:`operators.speaker.sincnet`; equal within float32 rounding).
+        """
         import torch
 
         x = np.asarray(buffers, np.float32)
+        window = x.shape[1] if x.ndim == 2 else 0
+        shared = self._shared
+        if shared is not None and (step is None or not shared.supports(window, step)):
+            shared = None
         outs: list[npt.NDArray[np.float32]] = []
         with torch.inference_mode(), self.torch.autocast():
             for i in range(0, x.shape[0], self.batch_size):
-                t = torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch_size]))
-                y: Any = self.model(t[:, None, :].to(self.torch.torch_device)).float()
+                part = x[i : i + self.batch_size]
+                y: Any
+                if shared is not None and step is not None and part.shape[0] > 1:
+                    span = np.concatenate([part[0], part[1:, window - step :].reshape(-1)])
+                    y = shared(span, part.shape[0], window, step).float()
+                else:
+                    t = torch.from_numpy(np.ascontiguousarray(part))
+                    y = self.model(t[:, None, :].to(self.torch.torch_device)).float()
                 if self._powerset:
                     y = torch.exp(y) @ self._mapping  # soft multilabel
                 outs.append(y.cpu().numpy())

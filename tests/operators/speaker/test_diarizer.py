@@ -8,7 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from operators.speaker import OnlineDiarizer, SpeakerEmbedding, SpeakerTurn
+from operators.speaker import EmbeddingModel, OnlineDiarizer, SpeakerEmbedding, SpeakerTurn
+from operators.speaker.engine import local_speakers, needed_windows
 from sinks import MemorySink, RttmSink
 from stream import ArraySource, AudioSpec, Graph, ParameterError, StreamMismatchError
 from tests.chunking import chunk_audio
@@ -75,6 +76,116 @@ def test_segmentation_mode_is_chunk_invariant(seg_events: list) -> None:
         [e.payload.confidence for e in seg_events],
         atol=1e-3,
     )
+
+
+class CountingEmbedding(EmbeddingModel):
+    """The real model of ``inner``, recording every window it is asked to embed."""
+
+    def __init__(self, inner: EmbeddingModel) -> None:
+        super().__init__(batch_size=inner.batch_size)
+        self.inner = inner
+        self.name, self.sample_rate = inner.name, inner.sample_rate
+        self.window_s, self.dim = inner.window_s, inner.dim
+        self.rows: list[bytes] = []
+
+    def _forward(self, batch: object) -> object:
+        return self.inner._forward(batch)
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        self.rows += [row.tobytes() for row in batch]
+        return self.inner.embed(batch)
+
+
+@pytest.mark.parametrize("mode", ["segmentation", "vad"])
+def test_process_many_equals_process_chunk_by_chunk(mode: str) -> None:
+    """Chunks handed over together (as the runtime does with a backlog) give the
+    output of processing them one by one: same turns, same speakers, confidences and
+    embeddings within the float noise of batching windows differently."""
+    x = sample_audio()[: 14 * RATE]
+    rng = np.random.default_rng(11)
+    cuts = sorted(set(rng.integers(1, x.shape[0], 40).tolist()) | {2000, 2001, 2002})
+    chunks = chunk_audio(x[None, :], RATE, cuts)
+    groups = sorted(set(rng.integers(1, len(chunks), 12).tolist()))
+
+    def make() -> OnlineDiarizer:
+        if mode == "segmentation":
+            return _seg(emit_embeddings=True)
+        return OnlineDiarizer(campplus(), mode="vad", vad=silero(), emit_embeddings=True)
+
+    one = make()
+    expected = [e for c in chunks for e in one.process(c)] + one.flush()
+    many = make()  # after `one` is done: both share the session's silero model
+    got = []
+    for a, b in zip([0, *groups], [*groups, len(chunks)], strict=True):
+        got += many.process_many(chunks[a:b])
+    got += many.flush()
+    assert [(e.kind, e.start, e.end) for e in got] == [(e.kind, e.start, e.end) for e in expected]
+    assert _turns(got) == _turns(expected) and _turns(got)
+    np.testing.assert_allclose(
+        [e.payload.confidence for e in got if e.kind == "speaker_turn"],
+        [e.payload.confidence for e in expected if e.kind == "speaker_turn"],
+        atol=1e-3,
+    )
+    vectors = [e.payload.vector for e in got if e.kind == "speaker_embedding"]
+    assert vectors
+    np.testing.assert_allclose(
+        vectors, [e.payload.vector for e in expected if e.kind == "speaker_embedding"], atol=2e-4
+    )
+
+
+def test_process_many_refuses_a_gap_naming_the_frames() -> None:
+    x = sample_audio()[: 3 * RATE]
+    chunks = chunk_audio(x[None, :], RATE, [8000, 16000])
+    op = OnlineDiarizer(campplus(), mode="vad", vad="energy")
+    with pytest.raises(ValueError, match="starts at frame 16000, expected frame 8000"):
+        op.process_many([chunks[0], chunks[2]])
+
+
+def test_in_a_graph_the_output_equals_run_all_and_windows_are_embedded_once(
+    seg_events: list,
+) -> None:
+    """Through the runtime (the diarizer gets its queued chunks in process_many calls):
+    the events of run_all; each window is embedded at most once, and only the windows
+    some local speaker uses (sample.wav: fewer than all of them)."""
+    model = CountingEmbedding(campplus())
+    op = OnlineDiarizer(model, segmentation=segmentation())
+    x = sample_audio()
+    g = Graph()
+    mem = MemorySink()
+    g.chain(g.add(ArraySource.audio(x, RATE, 4096), "src"), g.add(op, "diarize"), g.add(mem))
+    g.run_sync()
+    assert _turns(mem.events) == _turns(seg_events)
+    np.testing.assert_allclose(
+        [e.payload.confidence for e in mem.events],
+        [e.payload.confidence for e in seg_events],
+        atol=1e-3,
+    )
+    windows = (x.shape[0] - op._win) // op._win_step + 1
+    assert len(set(model.rows)) == len(model.rows)
+    assert 0 < len(model.rows) < windows
+
+
+def test_only_the_windows_local_speakers_use_need_an_embedding() -> None:
+    """local_speakers gives bit-identical results when every window that
+    needed_windows leaves out has a zero embedding."""
+    rng = np.random.default_rng(3)
+    skipped = 0
+    for _ in range(300):
+        cells, local = int(rng.integers(1, 400)), int(rng.integers(1, 4))
+        n = int(rng.integers(0, 9))
+        pc = rng.uniform(0, 1, (cells, local)) ** rng.uniform(0.3, 4)
+        pc[rng.uniform(0, 1, cells) < rng.uniform(0, 0.6)] = 0.0  # silent stretches
+        lengths = rng.integers(1, 160, n)
+        offsets = rng.integers(0, max(cells - 1, 1), n)
+        emb = rng.normal(size=(n, 8)).astype(np.float32)
+        args = (rng.uniform(0.2, 0.9), rng.choice([0.0, 0.3, 0.6, 1.0]))
+        need = needed_windows(pc, offsets, lengths, *args)
+        skipped += int((~need).sum())
+        full = local_speakers(pc, offsets, lengths, emb, args[0], args[1], 0.2)
+        part = local_speakers(pc, offsets, lengths, np.where(need[:, None], emb, 0), *args, 0.2)
+        for a, b in zip(full, part, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert skipped > 100
 
 
 def test_light_mode_is_chunk_invariant() -> None:
