@@ -5,6 +5,14 @@ and mbrola with the voices mbrola-us1, mbrola-en1, mbrola-de2 and mbrola-de5 (th
 voices live in Debian's contrib/non-free areas). Four voices distinct enough for
 speaker diarization: mb-us1 (US female), mb-en1 (UK male), mb-de2-en (male) and
 mb-de5-en (female), the last two German voices reading English.
+
+Measured: CAM++ puts every clean 1.5 s window nearer its own voice's centroid than any
+other (distance <= 0.27 against >= 0.43; centroids 0.39-0.60 apart, like the two
+speakers of pyannote's sample.wav, 0.53). Same-sex pairs share espeak-ng's prosody:
+median F0 193/191 Hz (us1/de5) and 101/99 Hz (en1/de2), one speaking rate. The
+segmentation-3.0 model puts two of these voices under one local speaker in about a
+third of its 5 s buffers, mostly en1 + de2 and us1 + de5; giving each voice its own
+pitch and rate (espeak-ng -p/-s), its own level or its own room does not change that.
 """
 
 from __future__ import annotations
