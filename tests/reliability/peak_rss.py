@@ -3,19 +3,33 @@
 ``python -m tests.reliability.peak_rss dynamics IN OUT [--slow-ms MS]`` runs
 FileSource -> dynamics chain -> AudioFileSink (each write delayed by ``--slow-ms`` to
 make the sink the bottleneck); ``python -m tests.reliability.peak_rss align FG BG
-PAIRS`` runs the alignment graph into a JSON Lines file. It prints one JSON object:
+PAIRS`` runs the alignment graph into a JSON Lines file; ``python -m
+tests.reliability.peak_rss diarize IN OUT.rttm [--mode seg|vad] [--model NAME]
+[--chunk-frames N]`` runs the ``mediastream diarize`` graph (FileSource at 16 kHz mono,
+N-frame chunks, default 32768 as the CLI -> OnlineDiarizer -> RTTM sink;
+segmentation-3.0 + CAM++, or the light mode: silero-vad + CAM++), torch on one thread.
+It prints one JSON object:
 ``{"peak_rss_kb": VmHWM, "baseline_kb": VmHWM before the run, "items": ...}``.
 VmHWM is the kernel's high-water mark of the resident set (``/proc/self/status``).
+
+The input writers (:func:`write_speech_wav`, :func:`write_long_pair`) stream: a 2 h
+input costs the generator no more memory than a 10 s one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+import wave
 from pathlib import Path
 
+import numpy as np
+
 from stream import AudioFormat, FileSource, Graph, Item
+
+MODES = {"seg": "segmentation", "vad": "vad"}
 
 
 def vm_hwm_kb() -> int:
@@ -24,6 +38,69 @@ def vm_hwm_kb() -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+# -- inputs --------------------------------------------------------------------------------
+
+
+def write_speech_wav(path: str | os.PathLike[str], seconds: float) -> int:
+    """pyannote's ``sample.wav`` (30 s, two speakers, 16 kHz mono) tiled to ``seconds``,
+    written as 16-bit PCM WAV one 30 s copy at a time; returns the frame count."""
+    from tests.operators.speaker.support import RATE, sample_dir
+
+    with wave.open(str(sample_dir() / "sample.wav")) as w:
+        pcm = w.readframes(w.getnframes())
+    unit = len(pcm) // 2
+    total = round(seconds * RATE)
+    with wave.open(os.fspath(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        for k in range(0, total, unit):
+            out.writeframes(pcm[: 2 * min(unit, total - k)])
+    return total
+
+
+def write_long_pair(directory: Path, bg_frames: int, start: int = 30) -> tuple[Path, Path]:
+    """fg.mp4/bg.mp4 as ``tests.operators.video.pairs.write_pair`` writes them for
+    ``PairSpec(bg_frames=bg_frames, fg_frames=bg_frames - 2 * start, start=start,
+    cut_at=None)`` (the same frames: same scene, same fg noise sequence), but encoded
+    frame by frame instead of held in memory."""
+    import av
+
+    from tests.operators.video.pairs import PairSpec, Scene, fg_image
+
+    spec = PairSpec(bg_frames=bg_frames, fg_frames=bg_frames - 2 * start, start=start, cut_at=None)
+    scene = Scene(spec)
+    rng = np.random.default_rng(spec.seed + 1)
+    paths = (directory / "fg.mp4", directory / "bg.mp4")
+    sizes = (spec.fg_size, spec.bg_size)
+    with av.open(str(paths[0]), "w") as fg, av.open(str(paths[1]), "w") as bg:
+        streams = []
+        for container, (w, h) in zip((fg, bg), sizes, strict=True):
+            s = container.add_stream("libx264", rate=spec.bg_fps)
+            s.width, s.height = w, h
+            s.pix_fmt = "yuv420p"
+            s.codec_context.options = {"preset": "ultrafast", "crf": "12"}
+            streams.append(s)
+
+        def put(k: int, image: np.ndarray) -> None:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            for packet in streams[k].encode(frame):
+                (fg, bg)[k].mux(packet)
+
+        for j in range(bg_frames):
+            image = scene.frame(j)
+            put(1, image)
+            if start <= j < start + spec.fg_frames:
+                put(0, fg_image(spec, image, rng))
+        for k, container in enumerate((fg, bg)):
+            for packet in streams[k].encode():
+                container.mux(packet)
+    return paths
+
+
+# -- pipelines -----------------------------------------------------------------------------
 
 
 def run_dynamics(src: str, out: str, slow_ms: float) -> int:
@@ -50,14 +127,32 @@ def run_align(fg: str, bg: str, pairs: str) -> int:
 
     graph = build_align_graph(align_setup(fg, bg), pairs_path=pairs)
     graph.run_sync()
-    return len(Path(pairs).read_text().splitlines())
+    with open(pairs) as f:
+        return sum(1 for _ in f)
+
+
+def run_diarize(src: str, rttm: str, mode: str, model: str, chunk_frames: int) -> int:
+    """``mediastream diarize SRC --rttm RTTM --mode MODE --model MODEL --threads 1
+    --chunk-frames CHUNK_FRAMES``."""
+    from stream.diarize import DiarizeSettings, build_diarize_graph
+
+    settings = DiarizeSettings(
+        mode=MODES[mode], model=model, threads=1, chunk_frames=chunk_frames
+    )
+    graph, _ = build_diarize_graph(src, settings, rttm=rttm)
+    graph.run_sync()
+    with open(rttm) as f:
+        return sum(1 for _ in f)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("pipeline", choices=["dynamics", "align"])
+    parser.add_argument("pipeline", choices=["dynamics", "align", "diarize"])
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--slow-ms", type=float, default=0.0)
+    parser.add_argument("--mode", choices=sorted(MODES), default="seg")
+    parser.add_argument("--model", default="campplus")
+    parser.add_argument("--chunk-frames", type=int, default=32768)
     args = parser.parse_args()
     # Load what any run loads (Numba kernels, PyAV, OpenCV) before taking the baseline.
     import av  # noqa: F401
@@ -69,8 +164,12 @@ def main() -> None:
     start = time.perf_counter()
     if args.pipeline == "dynamics":
         items = run_dynamics(args.paths[0], args.paths[1], args.slow_ms)
-    else:
+    elif args.pipeline == "align":
         items = run_align(*args.paths[:3])
+    else:
+        items = run_diarize(
+            args.paths[0], args.paths[1], args.mode, args.model, args.chunk_frames
+        )
     wall = time.perf_counter() - start
     print(
         json.dumps(

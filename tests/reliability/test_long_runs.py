@@ -14,11 +14,27 @@ frame 30): 144 bg frames 232 444 KiB, 1440: 238 052, 2880: 242 744, 5760 (4 min)
 242 672 KiB: the allocator's arenas settle after ~2 min of video, then nothing grows
 (with ``MALLOC_ARENA_MAX=1``: 1440 frames 232 860, 5760 frames 237 208 KiB); Python's
 own peak allocation (tracemalloc) is 4.6 MB at 1440 and at 2880 frames.
+
+Diarization (the ``mediastream diarize`` graph, light mode: silero-vad + CAM++, torch on
+one thread; input: pyannote's sample.wav tiled) runs on 240 s against 24 s, with
+4096-frame chunks and ``MALLOC_ARENA_MAX=1``. Both settings remove noise that has
+nothing to do with the input's length: the runtime hands a heavy node every chunk
+queued before it (up to the 16 of an edge's buffer) and ``OnlineDiarizer.process_many``
+pushes them as one block (up to ``batch_size`` windows, 32 s of audio at the default),
+so with the CLI's 32768-frame chunks the peak is set by the largest batch the run
+happened to get, which a 24 s input may never reach (measured 746 852 KiB at 12 s,
+903 344-1 272 484 KiB at 60-120 s); and each worker thread that runs torch gets its own
+glibc arena (about +10 MiB a thread, from 1 to 8 threads; +1 MiB with
+``MALLOC_ARENA_MAX=1``). Measured this way (six pairs, 2026-11-23, machine shared with
+other work): 24 s 719 740-734 568 KiB, 240 s 725 220-734 400 KiB, 30-50 s wall for the
+test. The 2 h against 10 min runs with the CLI's defaults and the default allocator
+are ``bench/long_rss.py`` (figures in bench/README.md, section long_rss).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,19 +43,21 @@ import pytest
 
 from stream.synth import write_media
 from tests.operators.video.pairs import PairSpec, write_pair
+from tests.reliability.peak_rss import write_speech_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
 
-def _peak_rss(*args: str) -> dict[str, float]:
+def _peak_rss(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
     res = subprocess.run(
         [sys.executable, "-m", "tests.reliability.peak_rss", *args],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
     assert res.returncode == 0, res.stderr
     result: dict[str, float] = json.loads(res.stdout.strip().splitlines()[-1])
@@ -74,3 +92,26 @@ def test_alignment_peak_rss_of_60_s_is_that_of_6_s(tmp_path: Path) -> None:
     assert long["peak_rss_kb"] <= 1.10 * short["peak_rss_kb"], runs
     grown_mb = (long["peak_rss_kb"] - short["peak_rss_kb"]) / 1024
     assert grown_mb < 8, runs
+
+
+def test_diarization_peak_rss_of_240_s_is_that_of_24_s(tmp_path: Path) -> None:
+    """Light mode (silero-vad + CAM++), the ``mediastream diarize`` graph, 4096-frame
+    chunks and ``MALLOC_ARENA_MAX=1`` (see the module docstring for why both)."""
+    runs = {}
+    for seconds in (24.0, 240.0):
+        src = tmp_path / f"speech{seconds:g}.wav"
+        write_speech_wav(src, seconds)
+        runs[seconds] = _peak_rss(
+            "diarize", str(src), str(tmp_path / f"out{seconds:g}.rttm"),
+            "--mode", "vad", "--chunk-frames", "4096",
+            env={"MALLOC_ARENA_MAX": "1"},
+        )  # fmt: skip
+        # sample.wav has 9 turns per 30 s: turns are found all along.
+        assert runs[seconds]["items"] >= seconds / 4, runs
+    short, long = runs[24.0], runs[240.0]
+    assert long["peak_rss_kb"] <= 1.10 * short["peak_rss_kb"], runs
+    # Stricter than 10 % (about 70 MiB): what the run adds above the models. Measured
+    # -4 to +10 MiB over six pairs of runs; runs of the same input differ by up to 15 MiB
+    # (how much audio each of process_many's batches gets depends on timing).
+    grown_mb = (long["peak_rss_kb"] - short["peak_rss_kb"]) / 1024
+    assert grown_mb < 32, runs
