@@ -165,6 +165,14 @@ def add_diarize_command(sub: Any, positive_float: Any) -> None:
         "--max-speakers", type=_positive_int, default=20, help="most speakers (default 20)"
     )
     p.add_argument(
+        "--clustering",
+        choices=("linkage", "centroid"),
+        default=None,
+        help="linkage: average-linkage re-clustering of a bounded history (default in "
+        "segmentation mode with CAM++); centroid: one decision per embedding against "
+        "running centroids (default otherwise)",
+    )
+    p.add_argument(
         "--chunk-frames",
         type=int,
         default=32768,
@@ -197,7 +205,7 @@ def _cmd_diarize(args: Any) -> int:
         threads=args.threads,
         emit_embeddings=args.embeddings,
         chunk_frames=args.chunk_frames,
-        options={"max_speakers": args.max_speakers},
+        options={"max_speakers": args.max_speakers, "clustering": args.clustering},
     )
     graph, op = build_diarize_graph(args.input, settings, rttm=args.rttm, jsonl=args.jsonl)
     if not args.quiet:

@@ -10,6 +10,7 @@ from .backends import (
 from .clustering import Assignment, IncrementalClustering
 from .diarizer import OnlineDiarizer
 from .enrol import embed_clip, enrol, load_clip
+from .linkage import LinkageClustering
 from .segmentation import SegmentationModel
 from .turns import SpeakerEmbedding, SpeakerTurn
 from .vad import EnergyVAD, SileroVAD, VoiceActivity
@@ -22,6 +23,7 @@ __all__ = [
     "EnergyVAD",
     "GE2EEmbedding",
     "IncrementalClustering",
+    "LinkageClustering",
     "OnlineDiarizer",
     "PyannoteEmbedding",
     "RollingWindows",

@@ -31,11 +31,15 @@ class Assignment:
         distances: float32 ``(n,)`` cosine distance to the assigned centroid (before
             the update; 0 for a new speaker, nan when unassigned).
         new: bool ``(n,)`` whether the embedding created its speaker.
+        entries: int64 ``(n,)`` id of the history entry each embedding became (-1:
+            none), for clusterings that keep a history
+            (:meth:`LinkageClustering.speakers_of`); None otherwise.
     """
 
     labels: npt.NDArray[np.int64]
     distances: npt.NDArray[np.float32]
     new: npt.NDArray[np.bool_]
+    entries: npt.NDArray[np.int64] | None = None
 
 
 def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

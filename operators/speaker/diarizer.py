@@ -1,6 +1,6 @@
 """OnlineDiarizer: "who speaks when" from a live or file audio stream, as it happens.
 
-Two modes share the embedding windows, the incremental clustering and the turn output:
+Two modes share the embedding windows, the online clustering and the turn output:
 
 * ``"segmentation"`` (default): a pyannote segmentation model runs on rolling buffers
   (default 5 s every 0.5 s) and gives up to 3 local speakers per buffer with overlap.
@@ -10,10 +10,14 @@ Two modes share the embedding windows, the incremental clustering and the turn o
   that speaker has alone (overlap-aware: windows with overlapped or other speech
   weigh little or nothing; a window is embedded once, when a buffer first gives it
   weight; windows no local speaker uses, silence or overlap, never are). Local
-  speakers of one buffer are assigned jointly under a cannot-link constraint. Buffers
-  overlap; each 10 ms cell averages the (Hamming weighted) speaker probabilities of
-  every buffer that covered it before it is finalised, ``latency_s`` after the newest
-  buffer's end.
+  speakers of one buffer are assigned jointly under a cannot-link constraint, by
+  linkage clustering (default with CAM++: the history of embeddings is re-clustered
+  on every buffer, and when a cluster becomes a new speaker the scores its buffers
+  gave the nearest old speaker move to it wherever they are not final yet) or by
+  centroid clustering. Buffers overlap; each 10 ms cell averages the (Hamming
+  weighted) speaker probabilities of every buffer that covered it before it is
+  finalised, ``latency_s`` after the newest buffer's end: a longer latency leaves
+  more time to correct a new voice's first seconds.
 * ``"vad"`` (light): voice activity (silero-vad, or an energy gate) + the fixed
   embedding windows that are mostly speech, each assigned on its own; each speech
   cell goes to the speaker with the most (centre-weighted) votes of the windows
@@ -54,6 +58,7 @@ from stream import (
 
 from .backends import EmbeddingModel, load_embedding_model
 from .clustering import IncrementalClustering
+from .linkage import LinkageClustering
 from .segmentation import SegmentationModel
 from .turns import SpeakerEmbedding, SpeakerTurn
 from .vad import EnergyVAD, SileroVAD, VoiceActivity
@@ -65,6 +70,10 @@ __all__ = ["OnlineDiarizer"]
 # mode: (segmentation, vad). Averaged local-speaker embeddings are cleaner than single
 # windows, hence the larger segmentation-mode value. Measured on pyannote's sample.wav.
 NEW_SPEAKER_DISTANCE = {"campplus": (0.62, 0.4), "ge2e": (0.3, 0.2)}
+# Average-linkage cut of the segmentation mode's default "linkage" clustering, per
+# backend, measured on pyannote's sample.wav and synthetic 4-speaker conversations
+# (bench/README.md). A backend without one defaults to "centroid" clustering.
+LINKAGE_DISTANCE = {"campplus": 0.38}
 
 
 def _positive(value: float, name: str) -> float:
@@ -99,8 +108,24 @@ class OnlineDiarizer(Operator):
             durations are rounded to 10 ms.
         vad: light mode voice activity: ``"silero"`` (default), ``"energy"`` or a
             :class:`VoiceActivity`.
-        new_speaker_distance: cosine distance above which a new speaker is created
-            (default per model and mode, segmentation/vad: CAM++ 0.62/0.4, GE2E
+        clustering: how local-speaker embeddings become speakers: ``"linkage"``
+            (:class:`~operators.speaker.linkage.LinkageClustering`: average-linkage
+            re-clustering of a bounded history on every buffer; a voice close to a
+            known one becomes a speaker once it has ``min_cluster_size`` embeddings,
+            and the not-yet-final scores of its first buffers move to it) or
+            ``"centroid"`` (:class:`~operators.speaker.clustering.IncrementalClustering`:
+            one decision per embedding against running centroids). Default: linkage
+            in the segmentation mode with a backend that has a measured
+            ``linkage_distance`` (CAM++), centroid otherwise.
+        linkage_distance: linkage clustering's cut, a mean cosine distance between
+            clusters (default per backend: CAM++ 0.38).
+        min_cluster_size: linkage clustering, embeddings (one per buffer a speaker is
+            active in: 2 per second of speech at the default step) after which a
+            cluster close to a known speaker becomes a speaker (default 6: about
+            3.5 s after a new voice starts, within the default latency, so its first
+            seconds move to it).
+        new_speaker_distance: cosine distance above which a new speaker is created at
+            once (default per model and mode, segmentation/vad: CAM++ 0.62/0.4, GE2E
             0.3/0.2, others 0.6/0.4).
         max_speakers: most speakers (default 20).
         activity_threshold: a local speaker is active in a buffer when its probability
@@ -136,6 +161,9 @@ class OnlineDiarizer(Operator):
         window_s: float | None = None,
         window_step_s: float | None = None,
         vad: VoiceActivity | str = "silero",
+        clustering: str | None = None,
+        linkage_distance: float | None = None,
+        min_cluster_size: float = 6.0,
         new_speaker_distance: float | None = None,
         max_speakers: int = 20,
         activity_threshold: float = 0.5,
@@ -226,7 +254,38 @@ class OnlineDiarizer(Operator):
             dist = NEW_SPEAKER_DISTANCE.get(self.model.name, (0.6, 0.4))[mode == "vad"]
         if not isinstance(max_speakers, int) or max_speakers < 1:
             raise ParameterError(f"OnlineDiarizer.max_speakers must be >= 1, got {max_speakers!r}")
-        self.clustering = IncrementalClustering(dist, max_speakers=max_speakers, dim=self.model.dim)
+        cut = linkage_distance
+        if cut is None:
+            cut = LINKAGE_DISTANCE.get(self.model.name)
+        if clustering is None:
+            clustering = "linkage" if mode == "segmentation" and cut is not None else "centroid"
+        if clustering == "linkage":
+            if mode != "segmentation":
+                raise ParameterError(
+                    "OnlineDiarizer.clustering='linkage' needs mode='segmentation' (the light "
+                    "mode labels each window once: use 'centroid')"
+                )
+            if cut is None:
+                raise ParameterError(
+                    f"OnlineDiarizer: no measured linkage_distance for {self.model.name!r}; "
+                    "pass linkage_distance= or clustering='centroid'"
+                )
+            self.clustering: IncrementalClustering | LinkageClustering = LinkageClustering(
+                cut,
+                min_cluster_size,
+                new_speaker_distance=dist,
+                max_speakers=max_speakers,
+                dim=self.model.dim,
+            )
+        elif clustering == "centroid":
+            self.clustering = IncrementalClustering(
+                dist, max_speakers=max_speakers, dim=self.model.dim
+            )
+        else:
+            raise ParameterError(
+                f"OnlineDiarizer.clustering must be 'linkage' or 'centroid', got {clustering!r}"
+            )
+        self.clustering_kind = clustering
         self.activity_threshold = _unit_interval(activity_threshold, "activity_threshold")
         self.update_ratio = _unit_interval(update_ratio, "update_ratio")
         self.min_purity = _unit_interval(min_purity, "min_purity")

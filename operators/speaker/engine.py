@@ -130,6 +130,17 @@ class DiarizationState:
         self.vad_start = 0
         self.vad_probs = np.zeros(0, np.float32)
         self.tracker = TurnTracker(s, round(op.min_gap_s * 100))
+        # Buffers whose cells are not all final, for re-attribution: (first cell,
+        # Hamming weights, probabilities, speaker per local speaker, history ids).
+        self.recent: list[
+            tuple[
+                int,
+                npt.NDArray[np.float64],
+                npt.NDArray[np.float64],
+                npt.NDArray[np.int64],
+                npt.NDArray[np.int64],
+            ]
+        ] = []
         self.held: list[Event[Any]] = []
 
     def labels(self) -> list[str]:
@@ -151,7 +162,8 @@ class DiarizationState:
         if self.op.mode == "segmentation":
             self._add_windows(self.windows.push(mono, start))
             assert self.buffers is not None
-            self._handle_buffers(self.buffers.push(mono, start))
+            out = self._handle_buffers(self.buffers.push(mono, start))
+            return out + self._finalise((self.ready - self.op._lat) // self.op.cell)
         else:
             assert self.op.vad is not None
             self._add_vad(*self.op.vad.push(mono, start))
@@ -165,14 +177,15 @@ class DiarizationState:
         if self.op.mode == "segmentation":
             self._add_windows(self.windows.flush())
             assert self.buffers is not None
-            self._handle_buffers(self.buffers.flush())
+            out = self._handle_buffers(self.buffers.flush())
         else:
+            out = []
             assert self.op.vad is not None
             self._add_vad(*self.op.vad.flush())
             self.pending.append(self.windows.flush())
             self._handle_pending()
         last = -(-self.end // self.op.cell)
-        out = self._finalise(last)
+        out += self._finalise(last)
         out += self._turn_events(self.tracker.close_all(last))
         out += self.held
         self.held = []
@@ -221,11 +234,13 @@ class DiarizationState:
             self._hamming = np.hamming(buf // cell) + 1e-3
         return self._cell_frame, self._hamming
 
-    def _handle_buffers(self, bb: WindowBatch) -> None:
+    def _handle_buffers(self, bb: WindowBatch) -> list[Item]:
         """Segment the buffers in one batch, embed (in one batch) the windows that
-        their local speakers use and were not embedded yet, then assign in order."""
+        their local speakers use and were not embedded yet, then assign in order.
+        After each buffer, scores are re-attributed and the cells due are finalised, so
+        that what is final does not depend on how many buffers one push completed."""
         if not len(bb):
-            return
+            return []
         op = self.op
         assert self.origin is not None and op.segmentation is not None
         assert self.buffers is not None
@@ -249,13 +264,17 @@ class DiarizationState:
             todo[sel[need]] = True
             work.append((bstart, length, pc, sel, offsets, lengths))
         self._embed(todo & ~self.w_done)
+        out: list[Item] = []
         for bstart, length, pc, sel, offsets, lengths in work:
             self._handle_buffer(bstart, length, pc, ham, sel, offsets, lengths)
+            self._reattribute()
+            out += self._finalise((self.ready - op._lat) // cell)
         # Windows older than the next buffer are no longer needed.
         keep = self.w_starts >= self.buffers.next_start - self.origin
         self.w_starts, self.w_lens = self.w_starts[keep], self.w_lens[keep]
         self.w_samples, self.w_emb = self.w_samples[keep], self.w_emb[keep]
         self.w_done = self.w_done[keep]
+        return out
 
     def _handle_buffer(
         self,
@@ -281,11 +300,14 @@ class DiarizationState:
         )
         use = active
         labels = np.full(pc.shape[1], -1, np.int64)
+        ids = np.full(pc.shape[1], -1, np.int64)
         if use.any():
             a = op.clustering.assign(
                 emb[use].astype(np.float32), update=update[use], cannot_link=True
             )
             labels[use] = a.labels
+            if a.entries is not None:
+                ids[use] = a.entries
             self._name_new_speakers()
             if op.emit_embeddings:
                 vecs = emb[use] / np.linalg.norm(emb[use], axis=1, keepdims=True)
@@ -304,6 +326,38 @@ class DiarizationState:
         self.cnt[rows] += w
         for j in np.flatnonzero(labels >= 0):
             self.acc[rows, labels[j]] += w * pc[lo - c0 : real, j]
+        if (ids >= 0).any():
+            self.recent.append((c0, ham[:real], pc, labels, ids))
+
+    def _reattribute(self) -> None:
+        """Move the not-yet-final scores of local speakers whose history entry now
+        belongs to another speaker (a cluster confirmed as a new speaker after its
+        first buffers went to the nearest old one) to that speaker, keeping the
+        cannot-link constraint of each buffer."""
+        self.recent = [r for r in self.recent if r[0] + r[1].shape[0] > self.final]
+        speakers_of = getattr(self.op.clustering, "speakers_of", None)
+        if not self.recent or speakers_of is None:
+            return
+        now = speakers_of(np.concatenate([r[4] for r in self.recent]))
+        at = 0
+        for c0, w, pc, labels, ids in self.recent:
+            cur = now[at : at + ids.shape[0]]
+            at += ids.shape[0]
+            moved = (ids >= 0) & (cur >= 0) & (cur != labels)
+            if not moved.any():
+                continue
+            new = np.where(moved, cur, labels)
+            taken = new[new >= 0]
+            if np.unique(taken).shape[0] != taken.shape[0]:
+                continue  # would put two local speakers of the buffer on one speaker
+            lo = max(c0, self.final)
+            rows = slice(lo - self.final, c0 + w.shape[0] - self.final)
+            for j in np.flatnonzero(moved):
+                part = w[lo - c0 :] * pc[lo - c0 :, j]
+                if labels[j] >= 0:
+                    self.acc[rows, labels[j]] -= part
+                self.acc[rows, new[j]] += part
+            labels[:] = new
 
     # -- light (VAD) mode --------------------------------------------------------------
 

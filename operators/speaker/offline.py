@@ -4,7 +4,10 @@ The whole file at once: pyannote's ``Inference`` slides the segmentation model o
 it (same buffer and step as the online diarizer), the same embedding windows and the
 same overlap-aware local-speaker embeddings are computed, and all of them are
 clustered together (average-linkage agglomerative clustering on cosine distance, cut
-at the online diarizer's new-speaker distance). Aggregation and turns are as online.
+at a per-model distance; clusters of fewer than ``min_cluster_size`` embeddings are
+dissolved into the nearest larger cluster, as pyannote's pipeline does, so that a few
+mixed or noisy local-speaker embeddings do not become speakers of their own).
+Aggregation and turns are as online.
 This is the reference for "streaming versus offline clustering of the same
 embeddings"; it holds the whole file in memory.
 """
@@ -21,14 +24,18 @@ from stream import Event
 
 from .diarizer import OnlineDiarizer
 from .engine import local_speakers
+from .linkage import LinkageClustering
 from .turns import SpeakerTurn, TurnTracker
 
 __all__ = ["OFFLINE_THRESHOLD", "diarize_offline"]
 
 # Average-linkage cut per embedding model (mean pairwise cosine distance between two
 # clusters); lower than the online new-speaker distance, which is measured against
-# centroids.
-OFFLINE_THRESHOLD = {"campplus": 0.55, "ge2e": 0.25}
+# centroids. CAM++: 0.42 with min_cluster_size 10 gives DER (collar 0.5) <= 4.4 % on
+# 26 synthetic 4-speaker conversations and 1.96 % on pyannote's sample.wav (0.55
+# without the size rule merged two voices in every conversation).
+OFFLINE_THRESHOLD = {"campplus": 0.42, "ge2e": 0.25}
+MIN_CLUSTER_SIZE = 10
 
 
 def _segment(op: OnlineDiarizer, audio: npt.NDArray[np.float32]) -> tuple[Any, Any]:
@@ -54,14 +61,42 @@ def _segment(op: OnlineDiarizer, audio: npt.NDArray[np.float32]) -> tuple[Any, A
     return data, out.sliding_window
 
 
+def _dissolve_small(
+    e: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], min_size: float
+) -> npt.NDArray[np.int64]:
+    """Relabel 0..k-1 keeping clusters of >= ``min_size`` members (at least the largest);
+    members of the others go to the nearest kept centroid."""
+    counts = np.bincount(labels)
+    keep = np.flatnonzero(counts >= min_size)
+    if keep.size == 0:
+        keep = np.array([int(np.argmax(counts))])
+    cent = np.stack([e[labels == c].mean(axis=0) for c in keep])
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    out = np.full(labels.shape, -1, np.int64)
+    for i, c in enumerate(keep):
+        out[labels == c] = i
+    small = out < 0
+    if small.any():
+        out[small] = np.argmax(cent @ e[small].T, axis=0)
+    return out
+
+
 def diarize_offline(
-    op: OnlineDiarizer, audio: npt.NDArray[np.float32], threshold: float | None = None
+    op: OnlineDiarizer,
+    audio: npt.NDArray[np.float32],
+    threshold: float | None = None,
+    min_cluster_size: float | None = None,
 ) -> list[Event[SpeakerTurn]]:
     """Diarize mono ``audio`` (at ``op.rate``) offline with ``op``'s models and settings.
 
     ``op`` must be in segmentation mode; it is only read. ``threshold``: the
-    average-linkage cut, a cosine distance (default ``OFFLINE_THRESHOLD`` for the
-    model, else the online new-speaker distance). Returns speaker turns.
+    average-linkage cut, a cosine distance (default: ``op``'s ``linkage_distance``
+    when it uses linkage clustering, else ``OFFLINE_THRESHOLD`` for the model, else the
+    online new-speaker distance). ``min_cluster_size``: clusters of fewer strong
+    local-speaker embeddings (one per buffer a speaker is active in) join the nearest
+    larger cluster (default 10, whatever the online setting: with the whole file at
+    hand there is no need to confirm a voice early; the largest cluster always stays).
+    Returns speaker turns.
     """
     from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
 
@@ -120,10 +155,17 @@ def diarize_offline(
         strong = np.array([u for *_, u in locals_])
         if strong.sum() >= 2:
             z = linkage(e[strong], method="average", metric="cosine")
-            t = threshold or OFFLINE_THRESHOLD.get(
-                op.model.name, op.clustering.new_speaker_distance
+            clu = op.clustering
+            t = threshold or (
+                clu.linkage_distance
+                if isinstance(clu, LinkageClustering)
+                else OFFLINE_THRESHOLD.get(op.model.name, clu.new_speaker_distance)
             )
-            labels[strong] = fcluster(z, t=t, criterion="distance") - 1
+            if min_cluster_size is None:
+                min_cluster_size = MIN_CLUSTER_SIZE
+            labels[strong] = _dissolve_small(
+                e[strong], fcluster(z, t=t, criterion="distance") - 1, min_cluster_size
+            )
         elif strong.any():
             labels[strong] = 0
         k = int(labels.max()) + 1

@@ -1,17 +1,15 @@
 """Synthetic 4-speaker conversations (espeak-ng + MBROLA voices) as diarization test data,
-streaming versus offline clustering, and flat memory on a long stream.
+the issue's DER targets on them, streaming versus offline clustering, and flat memory
+on a long stream.
 
-The issue's accuracy target on these conversations (DER <= 5 % at collar 0.5, streaming
-within 3 points of offline) is not met yet by any configuration across seeds, so no test
-here asserts it. Measured on seeds 1-6 of 20/30/40-turn conversations (60-123 s):
-segmentation + CAM++ streaming 43-45 % mean DER (two speakers found; offline
-clustering 24-32 %), light mode + CAM++ 13-15 % (seeds 1, 2 and 6 pass, 3-5 merge
-two voices). The cause is in the pipeline, not in the data: segmentation-3.0 puts two
-of these voices under one local speaker in about a third of its 5 s buffers, and the
-mixed local-speaker embeddings plus a new-speaker distance (0.62) above the voices'
-CAM++ centroid distances (0.39-0.60) merge speakers. What is checked here is that the
-data are sound: the reference turns are where the speech is, and a speaker-embedding
-model tells the four voices apart on every clean window.
+The data are checked first: the reference turns are where the speech is, and a
+speaker-embedding model tells the four voices apart on every clean window. These
+voices are hard for segmentation-3.0: it puts two of them under one local speaker in
+about a third of its 5 s buffers, and their CAM++ centroids are 0.39-0.60 apart, below
+the centroid clustering's new-speaker distance (0.62): centroid clustering found two
+speakers of four (43-45 % DER). The default linkage clustering (history re-clustered
+by average linkage, voices confirmed after a few buffers, scores of the buffers not
+yet final moved to a new speaker) is what meets the target.
 """
 
 from __future__ import annotations
@@ -33,6 +31,8 @@ from tests.operators.speaker.support import (
     sample_reference,
     segmentation,
 )
+
+SEEDS = (7, 8, 9, 10, 11)  # held out: not used to tune LinkageClustering's defaults
 
 needs_voices = pytest.mark.skipif(
     not synth_speech.available(),
@@ -85,6 +85,42 @@ def test_the_four_voices_are_distinct_speakers() -> None:
     )
     assert np.bincount(lab).min() >= 20
     assert (other - own).min() > 0.1
+
+
+@needs_voices
+@pytest.mark.slow  # segmentation + CAM++, streaming and offline, five 60 s conversations
+def test_four_speaker_conversations_meet_the_der_target() -> None:
+    """The issue's targets on synthetic 4-speaker conversations, default settings
+    (segmentation-3.0 + CAM++, linkage clustering), streamed in 4096-frame chunks:
+    DER at collar 0.5 <= 5 % over the set (errors summed over conversations, as DER is
+    reported for a corpus), all four voices found in each, and streaming within 3
+    points of offline clustering of the same embeddings. SEEDS were not used to
+    choose the clustering's parameters (seeds 1-6 were). Per conversation DER is not
+    bounded here: the first turns of a voice can still go to another speaker when
+    the stream starts with several voices in one 5 s buffer (measured 0-5.8 % on
+    these seeds, up to 7.1 % on 20 held-out conversations; bench/README.md)."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from tests.operators.speaker.support import annotation
+
+    online = DiarizationErrorRate(collar=0.5, skip_overlap=False)
+    offline = DiarizationErrorRate(collar=0.5, skip_overlap=False)
+    per, found = [], []
+    for seed in SEEDS:
+        conv = synth_speech.conversation(20, seed=seed)
+        op = OnlineDiarizer(campplus(), segmentation=segmentation())
+        ref = conv.reference()
+        events = op.run_all(conv.audio, RATE, chunk_frames=4096)
+        per.append(online(ref, annotation(events), uri=f"seed{seed}"))
+        offline(ref, annotation(diarize_offline(op, conv.audio)), uri=f"seed{seed}")
+        found.append(op.num_speakers)
+    print(
+        f"seeds {SEEDS}: streaming DER {abs(online):.4f} (per conversation "
+        f"{' '.join(f'{d:.4f}' for d in per)}), offline {abs(offline):.4f}, speakers {found}"
+    )
+    assert abs(online) <= 0.05
+    assert found == [4] * len(SEEDS)
+    assert abs(online) <= abs(offline) + 0.03
 
 
 def test_streaming_is_within_3_points_of_offline_clustering() -> None:

@@ -1,0 +1,152 @@
+"""LinkageClustering: exact average linkage on sums, bounded history, delayed discovery
+of a close voice with relabelling of its first embeddings, cannot-link, enrolment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators.speaker.linkage import LinkageClustering, _average_linkage
+from stream import ParameterError
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _voices(rng: np.random.Generator, dim: int, distance: float, n: int = 2) -> np.ndarray:
+    """``n`` unit directions whose pairwise cosine distances are all ``distance``."""
+    base = np.eye(dim)[:n]
+    # a e_i + b s with b^2 = 1 - a^2: cosine similarity b^2, distance a^2.
+    shared = np.eye(dim)[n]
+    a = np.sqrt(distance)
+    return _unit(a * base + np.sqrt(1 - a * a) * shared)
+
+
+def _around(rng: np.random.Generator, centre: np.ndarray, k: int, spread: float) -> np.ndarray:
+    return _unit(centre[None, :] + spread * rng.standard_normal((k, centre.size)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(2, 40),
+    cut=st.floats(0.05, 1.2),
+    repeats=st.lists(st.integers(1, 3), min_size=40, max_size=40),
+)
+def test_average_linkage_on_sums_equals_scipy_on_the_points(
+    seed: int, n: int, cut: float, repeats: list[int]
+) -> None:
+    """Entries holding the sum of r identical points cluster exactly like the r points
+    under scipy's average linkage with cosine distance, cut at the same distance."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    rng = np.random.default_rng(seed)
+    pts = _unit(rng.standard_normal((n, 6))).astype(np.float64)
+    r = np.array(repeats[:n], np.float64)
+    sums = pts * r[:, None]
+    ours = _average_linkage(sums @ sums.T, r, cut)
+    expanded = np.repeat(pts, r.astype(int), axis=0)
+    z = linkage(expanded, method="average", metric="cosine")
+    theirs = fcluster(z, t=cut, criterion="distance")
+    theirs_per_entry = theirs[np.cumsum(r.astype(int)) - 1]
+    # Same partition (ids may differ); scipy ties at exactly the cut are measure-zero.
+    pairs_ours = ours[:, None] == ours[None, :]
+    pairs_theirs = theirs_per_entry[:, None] == theirs_per_entry[None, :]
+    assert (pairs_ours == pairs_theirs).all()
+
+
+def test_far_voices_become_speakers_at_once() -> None:
+    rng = np.random.default_rng(0)
+    v = _voices(rng, 16, 0.9, 3)
+    c = LinkageClustering(0.4, 10, new_speaker_distance=0.6)
+    for k in range(3):
+        a = c.assign(_around(rng, v[k], 1, 0.05))
+        assert a.labels.tolist() == [k] and a.new.tolist() == [True]
+    assert c.num_speakers == 3
+    np.testing.assert_allclose(c.distances(v), 1 - c.centroids @ v.T, atol=1e-6)
+
+
+def test_a_close_voice_is_found_after_min_cluster_size_and_relabels_its_start() -> None:
+    """Voice B is 0.5 from A: nearer than new_speaker_distance (0.62), farther than the
+    cut (0.4). Its first embeddings go to A; once its cluster holds 10 of them B is a
+    speaker, and speakers_of() moves those first ones to B."""
+    rng = np.random.default_rng(1)
+    a_dir, b_dir = _voices(rng, 32, 0.5)
+    c = LinkageClustering(0.4, 10, new_speaker_distance=0.62)
+    for e in _around(rng, a_dir, 20, 0.03):
+        assert c.assign(e[None]).labels.tolist() == [0]
+    ids, labels = [], []
+    for e in _around(rng, b_dir, 12, 0.03):
+        a = c.assign(e[None])
+        assert a.entries is not None
+        ids.append(int(a.entries[0]))
+        labels.append(int(a.labels[0]))
+    assert labels[:9] == [0] * 9  # too few to be a speaker yet: the nearest one
+    assert labels[9:] == [1, 1, 1]  # the 10th makes the cluster a speaker
+    assert c.num_speakers == 2
+    assert c.speakers_of(np.array(ids)).tolist() == [1] * 12
+    # The old speaker's centroid was never dragged towards B.
+    assert 1 - float(c.centroids[0] @ a_dir) < 0.01
+
+
+def test_cannot_link_gives_a_second_local_speaker_its_own_speaker() -> None:
+    rng = np.random.default_rng(2)
+    a_dir, b_dir = _voices(rng, 16, 0.5)
+    c = LinkageClustering(0.4, 10, new_speaker_distance=0.62)
+    c.assign(_around(rng, a_dir, 1, 0.02))
+    both = np.concatenate([_around(rng, a_dir, 1, 0.02), _around(rng, b_dir, 1, 0.02)])
+    a = c.assign(both, cannot_link=True)
+    assert a.labels.tolist() == [0, 1] and a.new.tolist() == [False, True]
+    # Without update rights an embedding is only labelled, never a speaker.
+    d = c.assign(_around(rng, _voices(rng, 16, 0.9, 3)[2], 1, 0.0), update=np.array([False]))
+    assert d.entries is not None and d.entries.tolist() == [-1] and c.num_speakers == 2
+
+
+def test_history_is_bounded_and_long_streams_keep_their_speakers() -> None:
+    rng = np.random.default_rng(3)
+    v = _voices(rng, 24, 0.8, 3)
+    c = LinkageClustering(0.4, 10, new_speaker_distance=0.6, capacity=50)
+    for t in range(600):
+        k = (t // 20) % 3
+        a = c.assign(_around(rng, v[k], 1, 0.05))
+        assert a.labels.tolist() == [k]
+        assert c._n <= 50
+    assert c.num_speakers == 3
+
+
+def test_seeded_voice_keeps_its_index_and_zero_vectors_are_unassigned() -> None:
+    rng = np.random.default_rng(4)
+    a_dir, b_dir = _voices(rng, 16, 0.8)
+    c = LinkageClustering(0.4, 10, new_speaker_distance=0.6)
+    assert c.seed(b_dir) == 0
+    a = c.assign(np.concatenate([_around(rng, a_dir, 1, 0.02), _around(rng, b_dir, 1, 0.02)]))
+    assert a.labels.tolist() == [1, 0]
+    z = c.assign(np.zeros((1, 16), np.float32))
+    assert z.labels.tolist() == [-1] and np.isnan(z.distances[0])
+
+
+def test_max_speakers_caps_creation() -> None:
+    rng = np.random.default_rng(5)
+    v = _voices(rng, 16, 0.95, 4)
+    c = LinkageClustering(0.4, 10, new_speaker_distance=0.6, max_speakers=2)
+    labels = [int(c.assign(e[None]).labels[0]) for e in v]
+    assert c.num_speakers == 2 and set(labels) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"linkage_distance": 0.0},
+        {"linkage_distance": float("nan")},
+        {"new_speaker_distance": 2.5},
+        {"min_cluster_size": 0},
+        {"max_speakers": 0},
+        {"capacity": 1},
+    ],
+)
+def test_bad_parameters_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ParameterError, match="LinkageClustering"):
+        LinkageClustering(**kwargs)  # type: ignore[arg-type]
