@@ -61,6 +61,7 @@ def _average_linkage(
     n = gram.shape[0]
     g = gram.copy()
     w = weight.copy()
+    iw = 1.0 / w
     active = np.ones(n, np.bool_)
     parent = np.arange(n)
     chain = np.empty(n + 1, np.int64)
@@ -80,14 +81,15 @@ def _average_linkage(
         best_sim = -np.inf
         if prev >= 0:
             best = prev
-            best_sim = g[a, prev] / (w[a] * w[prev])
+            best_sim = g[a, prev] * iw[prev]
+        row = g[a]
         for k in range(n):
-            if k == a or not active[k]:
-                continue
-            s = g[a, k] / (w[a] * w[k])
-            if s > best_sim:
-                best_sim = s
-                best = k
+            if active[k] and k != a:
+                s = row[k] * iw[k]
+                if s > best_sim:
+                    best_sim = s
+                    best = k
+        best_sim *= iw[a]
         if best < 0:  # a is alone
             active[a] = False
             top -= 1
@@ -106,8 +108,10 @@ def _average_linkage(
         for k in range(n):
             g[a, k] += g[prev, k]
         for k in range(n):
-            g[k, a] += g[k, prev]
+            g[k, a] = g[a, k]
+        g[a, a] = g[a, a] + g[prev, a]
         w[a] += w[prev]
+        iw[a] = 1.0 / w[a]
         active[prev] = False
         parent[prev] = a
     out = np.full(n, -1, np.int64)
@@ -317,8 +321,9 @@ class LinkageClustering:
         cid = _average_linkage(self._gram[:n, :n], w, self.linkage_distance)
         k = int(cid.max()) + 1
         size = np.bincount(cid, weights=w, minlength=k)
-        sums = np.zeros((k, self._sums.shape[1]))
-        np.add.at(sums, cid, self._sums[:n])
+        order = np.argsort(cid, kind="stable")
+        starts = np.searchsorted(cid[order], np.arange(k))
+        sums = np.add.reduceat(self._sums[:n][order], starts, axis=0)
         cent = _unit(sums.astype(np.float32))
         spk = np.full(k, -1, np.int64)
         # Seeded speakers own the cluster their reference fell into.
@@ -330,8 +335,8 @@ class LinkageClustering:
         known = lab >= 0
         s = self.num_speakers
         if known.any() and s:
-            overlap = np.zeros((k, s))
-            np.add.at(overlap, (cid[known], lab[known]), w[known])
+            flat = np.bincount(cid[known] * s + lab[known], weights=w[known], minlength=k * s)
+            overlap = flat.reshape(k, s)
             overlap[spk >= 0, :] = 0.0
             overlap[:, np.unique(spk[spk >= 0])] = 0.0
             rows, cols = linear_sum_assignment(-overlap)
