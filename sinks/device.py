@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
-from stream import MediaOpenError
 from stream._device import (
     DeviceInfo,
     DeviceRef,
@@ -13,10 +12,10 @@ from stream._device import (
     check_common,
     check_output,
     close_stream,
-    close_unstarted,
     device_label,
     find_device,
     import_sounddevice,
+    open_started,
     portaudio_calls,
     report_close,
 )
@@ -111,27 +110,20 @@ class DeviceSink(PlaybackSink):
 
             finished = self._finished = threading.Event()
 
-            stream: Any = None
-            try:
-                stream = sd.OutputStream(
-                    device=self.info.index,
-                    samplerate=self.sample_rate,
-                    channels=self.channels,
-                    blocksize=self.blocksize,
-                    latency=self.latency,
-                    dtype="float32",
-                    callback=callback,
-                    finished_callback=finished.set,
-                )
-                self._latency_s = float(stream.latency)
-                stream.start()
-            except sd.PortAudioError as exc:
-                if stream is not None:
-                    close_unstarted(stream, exc)
-                raise MediaOpenError(
-                    f"DeviceSink: cannot open output device {self.info.index} {self.info.name!r} "
-                    f"at {self.sample_rate} Hz, {self.channels} ch: {exc}"
-                ) from exc
+            stream = open_started(
+                sd,
+                sd.OutputStream,
+                f"DeviceSink: cannot open output device {self.info.index} {self.info.name!r} "
+                f"at {self.sample_rate} Hz, {self.channels} ch",
+                device=self.info.index,
+                samplerate=self.sample_rate,
+                channels=self.channels,
+                blocksize=self.blocksize,
+                latency=self.latency,
+                callback=callback,
+                finished_callback=finished.set,
+            )
+            self._latency_s = float(stream.latency)
             self._stream = stream
 
     def _device_ok(self) -> bool:

@@ -14,7 +14,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -255,6 +255,24 @@ def close_unstarted(stream: Any, exc: BaseException) -> None:
         stream.close()
     except Exception as exc2:  # PortAudioError or anything else: exc stays the error
         exc.add_note(f"closing the stream afterwards also failed: {exc2}")
+
+
+def open_started(
+    sd: Any, factory: Callable[..., Any], failure: str, **settings: Any
+) -> Any:
+    """Open a PortAudio stream (``factory(dtype="float32", **settings)``, e.g.
+    ``sd.InputStream``) and start it. On a PortAudio error the half-opened stream is
+    closed (its handle would leak) and :class:`MediaOpenError` ``"{failure}: {error}"``
+    is raised. Call it inside :func:`portaudio_calls`."""
+    stream: Any = None
+    try:
+        stream = factory(dtype="float32", **settings)
+        stream.start()
+    except sd.PortAudioError as exc:
+        if stream is not None:
+            close_unstarted(stream, exc)
+        raise MediaOpenError(f"{failure}: {exc}") from exc
+    return stream
 
 
 # -- one thread at a time in PortAudio ------------------------------------------------------

@@ -29,14 +29,14 @@ from .._device import (
     Latency,
     check_common,
     close_stream,
-    close_unstarted,
     device_label,
     find_device,
     import_sounddevice,
+    open_started,
     portaudio_calls,
     stopped_reason,
 )
-from .._exceptions import MediaError, MediaOpenError, ParameterError
+from .._exceptions import MediaError, ParameterError
 from .._handoff import STALL_S, Capture, XrunInfo, wait_event
 from .._items import AudioChunk, Event, Item
 from .._nodes import Source
@@ -227,27 +227,20 @@ class DeviceSource(Source):
             def callback(indata: Any, frames: int, t: Any, status: Any) -> None:
                 capture.push(indata, frames, t.inputBufferAdcTime, bool(status.input_overflow))
 
-            stream: Any = None
-            try:
-                stream = sd.InputStream(
-                    device=self.info.index,
-                    samplerate=self.sample_rate,
-                    channels=self.channels,
-                    blocksize=self.blocksize,
-                    latency=self.latency,
-                    dtype="float32",
-                    callback=callback,
-                    finished_callback=finished.set,
-                )
-                self._latency_s = float(stream.latency)
-                stream.start()
-            except sd.PortAudioError as exc:
-                if stream is not None:
-                    close_unstarted(stream, exc)
-                raise MediaOpenError(
-                    f"{self._who}: cannot open input device {self.info.index} "
-                    f"{self.info.name!r} at {self.sample_rate} Hz, {self.channels} ch: {exc}"
-                ) from exc
+            stream = open_started(
+                sd,
+                sd.InputStream,
+                f"{self._who}: cannot open input device {self.info.index} "
+                f"{self.info.name!r} at {self.sample_rate} Hz, {self.channels} ch",
+                device=self.info.index,
+                samplerate=self.sample_rate,
+                channels=self.channels,
+                blocksize=self.blocksize,
+                latency=self.latency,
+                callback=callback,
+                finished_callback=finished.set,
+            )
+            self._latency_s = float(stream.latency)
             self._stream = stream
 
     def close(self) -> None:

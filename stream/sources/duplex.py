@@ -13,14 +13,13 @@ from .._device import (
     check_common,
     check_output,
     close_stream,
-    close_unstarted,
     device_label,
     find_device,
     import_sounddevice,
+    open_started,
     portaudio_calls,
     report_close,
 )
-from .._exceptions import MediaOpenError
 from .._handoff import Playback, PlaybackSink
 from .device import DeviceSource, LiveStats, OverrunPolicy
 
@@ -244,28 +243,21 @@ class DuplexDevice:
             if rt > self._rt_max:
                 self._rt_max = rt
 
-        stream: Any = None
-        try:
-            stream = sd.Stream(
-                device=(self.input_info.index, self.output_info.index),
-                samplerate=rate,
-                channels=(src.channels, self.output_channels),
-                blocksize=self.blocksize,
-                latency=self.latency,
-                dtype="float32",
-                callback=callback,
-                finished_callback=finished.set,
-            )
-            self._device_latency = (float(stream.latency[0]), float(stream.latency[1]))
-            stream.start()
-        except sd.PortAudioError as exc:
-            if stream is not None:
-                close_unstarted(stream, exc)
-            raise MediaOpenError(
-                f"DuplexDevice: cannot open input {self.input_info.index} "
-                f"{self.input_info.name!r} with output {self.output_info.index} "
-                f"{self.output_info.name!r} at {rate} Hz: {exc}"
-            ) from exc
+        stream = open_started(
+            sd,
+            sd.Stream,
+            f"DuplexDevice: cannot open input {self.input_info.index} "
+            f"{self.input_info.name!r} with output {self.output_info.index} "
+            f"{self.output_info.name!r} at {rate} Hz",
+            device=(self.input_info.index, self.output_info.index),
+            samplerate=rate,
+            channels=(src.channels, self.output_channels),
+            blocksize=self.blocksize,
+            latency=self.latency,
+            callback=callback,
+            finished_callback=finished.set,
+        )
+        self._device_latency = (float(stream.latency[0]), float(stream.latency[1]))
         return stream
 
     def stats(self) -> LiveStats:
