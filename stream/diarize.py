@@ -214,6 +214,9 @@ def _cmd_diarize(args: Any) -> int:
             f"latency {float(op.latency):g} s"
         )
     turns = 0
+    # Speakers that have had a turn: the clustering may also hold labels that never
+    # got one (a linkage cluster that merged into another before any cell was final).
+    speakers: dict[str, None] = {}
 
     async def run() -> RunStats:
         nonlocal turns
@@ -223,13 +226,14 @@ def _cmd_diarize(args: Any) -> int:
                     if e.kind != "speaker_turn":
                         continue
                     turns += 1
+                    speakers[e.payload.speaker] = None
                     if not args.quiet:
                         p = e.payload
                         named = f"  = {p.name} ({p.name_score:.2f})" if p.name else ""
                         shown.print(
                             f"{e.start_s:9.2f} s - {e.end_s:9.2f} s  {p.speaker:<10} "
                             f"conf {p.confidence:.2f}{named}   "
-                            f"[{op.num_speakers} speakers so far]"
+                            f"[{len(speakers)} speakers so far]"
                         )
             assert events.stats is not None
             return events.stats
@@ -237,7 +241,7 @@ def _cmd_diarize(args: Any) -> int:
     stats = anyio.run(run)
     if not args.quiet:
         print(
-            f"{turns} turns, {op.num_speakers} speakers ({', '.join(op.labels)}); "
+            f"{turns} turns, {len(speakers)} speakers ({', '.join(speakers)}); "
             f"{stats.media_s:.1f} s of audio in {stats.wall_s:.1f} s "
             f"({stats.realtime_factor:.1f}x real time)"
         )

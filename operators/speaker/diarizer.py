@@ -358,7 +358,10 @@ class OnlineDiarizer(Operator):
 
     @property
     def num_speakers(self) -> int:
-        """Speakers found so far (enrolled ones included)."""
+        """Speaker labels created so far (enrolled ones included). With linkage
+        clustering a label can stay without turns (its cluster merged into another
+        before any of its cells was final): count the labels of emitted turns for
+        the speakers actually heard."""
         return self.clustering.num_speakers
 
     @property

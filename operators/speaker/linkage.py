@@ -339,10 +339,20 @@ class LinkageClustering:
             overlap = flat.reshape(k, s)
             overlap[spk >= 0, :] = 0.0
             overlap[:, np.unique(spk[spk >= 0])] = 0.0
+            overlap[:, np.isfinite(self._join[:s])] = 0.0  # seeded: by reference only
             rows, cols = linear_sum_assignment(-overlap)
             for r, c in zip(rows, cols, strict=True):
                 if overlap[r, c] > 0:
                     spk[r] = c
+        # A cluster near a seeded speaker's reference (within its join distance) is
+        # that speaker, even while the linkage keeps it apart from the reference.
+        seeded = np.flatnonzero(np.isfinite(self._join[:s]))
+        free = np.flatnonzero(spk < 0)
+        if seeded.size and free.size:
+            d_ref = 1.0 - self._ref[seeded] @ cent[free].T  # (seeded, free clusters)
+            best = np.argmin(d_ref, axis=0)
+            near = d_ref[best, np.arange(free.size)] <= self._join[seeded[best]]
+            spk[free[near]] = seeded[best[near]]
         # New speakers: big clusters, or clusters far from every speaker. A speaker
         # whose cluster is still below min_cluster_size (the first one of a stream,
         # founded on a few buffers that may mix two voices) is tentative: the first
@@ -373,6 +383,7 @@ class LinkageClustering:
         has = spk >= 0
         self._live[spk[has]] = True
         self._cent[spk[has]] = cent[has]
+        self._cent[seeded] = self._ref[seeded]  # a reference voice's centroid is fixed
         out: npt.NDArray[np.int64] = spk[cid]
         self._lab[:n] = np.where(out >= 0, out, self._lab[:n])
         return out, created, cid, cent

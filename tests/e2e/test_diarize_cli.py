@@ -56,6 +56,11 @@ def test_diarize_writes_rttm_with_enrolled_names(tmp_path: Path) -> None:
     assert "= ann" in res.stdout and "= bob" in res.stdout
     hyp = load_rttm(str(out))["sample"]
     assert hyp.labels() == ["ann", "bob"]
+    # The summary counts the speakers that had turns, those of the printed turn lines.
+    labels = {line.split()[5] for line in res.stdout.splitlines() if " conf " in line}
+    summary = next(line for line in res.stdout.splitlines() if " turns, " in line)
+    listed = summary.split(" speakers (")[1].split(")")[0].split(", ")
+    assert f" {len(labels)} speakers (" in summary and set(listed) == labels, summary
     ref = sample_reference().rename_labels({"speaker90": "ann", "speaker91": "bob"})
     assert IdentificationErrorRate(collar=0.5, skip_overlap=False)(ref, hyp) <= 0.05
 

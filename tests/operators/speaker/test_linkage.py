@@ -150,3 +150,18 @@ def test_max_speakers_caps_creation() -> None:
 def test_bad_parameters_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ParameterError, match="LinkageClustering"):
         LinkageClustering(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_cluster_near_an_enrolled_reference_is_that_speaker() -> None:
+    """Embeddings 0.45 from an enrolled reference (beyond the 0.38 cut, within the
+    0.5 join distance) form their own cluster but carry the enrolled speaker, whose
+    centroid stays the reference; a voice beyond the join distance gets a new one."""
+    rng = np.random.default_rng(6)
+    ref, near = _voices(rng, 32, 0.45)
+    c = LinkageClustering(0.38, 6, new_speaker_distance=0.62)
+    assert c.seed(ref, join_distance=0.5) == 0
+    labels = [int(c.assign(e[None]).labels[0]) for e in _around(rng, near, 12, 0.02)]
+    assert labels == [0] * 12 and c.num_speakers == 1
+    np.testing.assert_allclose(c.centroids[0], ref, atol=1e-6)
+    far = np.eye(32, dtype=np.float32)[10]  # orthogonal to both: distance 1
+    assert c.assign(far[None]).labels.tolist() == [1]
