@@ -12,8 +12,9 @@ It prints one JSON object:
 ``{"peak_rss_kb": VmHWM, "baseline_kb": VmHWM before the run, "items": ...}``.
 VmHWM is the kernel's high-water mark of the resident set (``/proc/self/status``).
 
-The input writers (:func:`write_speech_wav`, :func:`write_long_pair`) stream: a 2 h
-input costs the generator no more memory than a 10 s one.
+The speech writer (:func:`write_speech_wav`) streams: a 2 h input costs the generator
+no more memory than a 10 s one (the 2 h video pairs are written by
+``bench/long_rss.py``, which repeats an encoded clip).
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import os
 import time
 import wave
 from pathlib import Path
-
-import numpy as np
 
 from stream import AudioFormat, FileSource, Graph, Item
 
@@ -59,45 +58,6 @@ def write_speech_wav(path: str | os.PathLike[str], seconds: float) -> int:
         for k in range(0, total, unit):
             out.writeframes(pcm[: 2 * min(unit, total - k)])
     return total
-
-
-def write_long_pair(directory: Path, bg_frames: int, start: int = 30) -> tuple[Path, Path]:
-    """fg.mp4/bg.mp4 as ``tests.operators.video.pairs.write_pair`` writes them for
-    ``PairSpec(bg_frames=bg_frames, fg_frames=bg_frames - 2 * start, start=start,
-    cut_at=None)`` (the same frames: same scene, same fg noise sequence), but encoded
-    frame by frame instead of held in memory."""
-    import av
-
-    from tests.operators.video.pairs import PairSpec, Scene, fg_image
-
-    spec = PairSpec(bg_frames=bg_frames, fg_frames=bg_frames - 2 * start, start=start, cut_at=None)
-    scene = Scene(spec)
-    rng = np.random.default_rng(spec.seed + 1)
-    paths = (directory / "fg.mp4", directory / "bg.mp4")
-    sizes = (spec.fg_size, spec.bg_size)
-    with av.open(str(paths[0]), "w") as fg, av.open(str(paths[1]), "w") as bg:
-        streams = []
-        for container, (w, h) in zip((fg, bg), sizes, strict=True):
-            s = container.add_stream("libx264", rate=spec.bg_fps)
-            s.width, s.height = w, h
-            s.pix_fmt = "yuv420p"
-            s.codec_context.options = {"preset": "ultrafast", "crf": "12"}
-            streams.append(s)
-
-        def put(k: int, image: np.ndarray) -> None:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            for packet in streams[k].encode(frame):
-                (fg, bg)[k].mux(packet)
-
-        for j in range(bg_frames):
-            image = scene.frame(j)
-            put(1, image)
-            if start <= j < start + spec.fg_frames:
-                put(0, fg_image(spec, image, rng))
-        for k, container in enumerate((fg, bg)):
-            for packet in streams[k].encode():
-                container.mux(packet)
-    return paths
 
 
 # -- pipelines -----------------------------------------------------------------------------
