@@ -21,7 +21,15 @@ if str(_HERE) not in sys.path:
 from harness import BENCHMARKS, RESULTS_DIR, Options, format_table, run_benchmark  # noqa: E402
 
 # Modules whose import registers benchmarks.
-BENCHMARK_MODULES = ("runtime_overhead", "dynamics", "align", "diarize", "live_soak", "long_rss")
+BENCHMARK_MODULES = (
+    "runtime_overhead",
+    "dynamics",
+    "align",
+    "diarize",
+    "diarize_synthetic",
+    "live_soak",
+    "long_rss",
+)
 
 
 def load_benchmarks() -> None:
