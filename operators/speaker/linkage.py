@@ -212,7 +212,6 @@ class LinkageClustering:
         self.max_speakers = max_speakers
         self.capacity = capacity
         self.dim = dim
-        self.cannot_link_history = True  # soft cannot-link in the linkage (see above)
         self.reset()
 
     def reset(self) -> None:
@@ -420,9 +419,11 @@ class LinkageClustering:
     ) -> int:
         """Create a speaker from a reference ``embedding`` (an enrolled voice); returns
         its index. The reference stays in the history with weight ``max(weight,
-        min_cluster_size)`` and the cluster it falls in keeps this speaker. ``frozen``
-        and ``join_distance`` are accepted for interface compatibility: embeddings join
-        the reference's cluster by the linkage cut."""
+        min_cluster_size)``; the cluster it falls in, and any cluster whose centroid is
+        within ``join_distance`` (default ``new_speaker_distance``) of it, carry this
+        speaker, and an embedding farther than that from the reference is never given
+        it. Its centroid stays the reference (``frozen`` is accepted for interface
+        compatibility: a seeded speaker is always frozen)."""
         del frozen
         e = _unit(np.asarray(embedding, np.float32)[None, :])[0].astype(np.float64)
         self._ensure_dim(e.shape[0])
@@ -479,7 +480,7 @@ class LinkageClustering:
         entry = np.full(n, -1, np.int64)
         for i in np.flatnonzero(may):
             entry[i] = self._add(e[i].astype(np.float64), float(w[i]), -1)
-        if cannot_link and self.cannot_link_history:
+        if cannot_link:
             # Local speakers of one buffer count as maximally dissimilar (cosine -1)
             # in the linkage: the pair's Gram entry becomes -w_i w_j.
             idx = entry[entry >= 0]
