@@ -42,6 +42,24 @@ class Assignment:
     entries: npt.NDArray[np.int64] | None = None
 
 
+def check_distance(owner: str, name: str, value: object) -> float:
+    """``value`` as a cosine distance in (0, 2), or ParameterError naming ``owner.name``."""
+    if not (
+        isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 2
+    ):
+        raise ParameterError(
+            f"{owner}.{name} must be a cosine distance in (0, 2), got {value!r}"
+        )
+    return float(value)
+
+
+def check_max_speakers(owner: str, value: object) -> int:
+    """``value`` as a speaker count >= 1, or ParameterError naming ``owner``."""
+    if not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{owner}.max_speakers must be an int >= 1, got {value!r}")
+    return value
+
+
 def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     norm = np.linalg.norm(x, axis=-1, keepdims=True)
     out: npt.NDArray[np.float32] = (x / np.maximum(norm, 1e-12)).astype(np.float32)
@@ -72,20 +90,13 @@ class IncrementalClustering:
         max_speakers: int = 20,
         dim: int | None = None,
     ) -> None:
-        if not (math.isfinite(new_speaker_distance) and 0 < new_speaker_distance < 2):
-            raise ParameterError(
-                "IncrementalClustering.new_speaker_distance must be a cosine distance in "
-                f"(0, 2), got {new_speaker_distance!r}"
-            )
+        check_distance("IncrementalClustering", "new_speaker_distance", new_speaker_distance)
         upd = new_speaker_distance if update_distance is None else update_distance
         if not (math.isfinite(upd) and 0 <= upd <= 2):
             raise ParameterError(
                 f"IncrementalClustering.update_distance must be in [0, 2], got {upd!r}"
             )
-        if not isinstance(max_speakers, int) or max_speakers < 1:
-            raise ParameterError(
-                f"IncrementalClustering.max_speakers must be an int >= 1, got {max_speakers!r}"
-            )
+        check_max_speakers("IncrementalClustering", max_speakers)
         self.new_speaker_distance = float(new_speaker_distance)
         self.update_distance = float(upd)
         self.max_speakers = max_speakers

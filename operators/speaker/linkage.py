@@ -46,7 +46,7 @@ from numba import njit
 
 from stream import ParameterError
 
-from .clustering import Assignment, _unit
+from .clustering import Assignment, _unit, check_distance, check_max_speakers
 
 __all__ = ["LinkageClustering"]
 
@@ -182,14 +182,8 @@ class LinkageClustering:
         capacity: int = 400,
         dim: int | None = None,
     ) -> None:
-        for name, v in (
-            ("linkage_distance", linkage_distance),
-            ("new_speaker_distance", new_speaker_distance),
-        ):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v < 2):
-                raise ParameterError(
-                    f"LinkageClustering.{name} must be a cosine distance in (0, 2), got {v!r}"
-                )
+        check_distance("LinkageClustering", "linkage_distance", linkage_distance)
+        check_distance("LinkageClustering", "new_speaker_distance", new_speaker_distance)
         if not (
             isinstance(min_cluster_size, (int, float))
             and math.isfinite(min_cluster_size)
@@ -198,10 +192,7 @@ class LinkageClustering:
             raise ParameterError(
                 f"LinkageClustering.min_cluster_size must be > 0, got {min_cluster_size!r}"
             )
-        if not isinstance(max_speakers, int) or max_speakers < 1:
-            raise ParameterError(
-                f"LinkageClustering.max_speakers must be an int >= 1, got {max_speakers!r}"
-            )
+        check_max_speakers("LinkageClustering", max_speakers)
         if not isinstance(capacity, int) or capacity < 2:
             raise ParameterError(
                 f"LinkageClustering.capacity must be an int >= 2, got {capacity!r}"
