@@ -7,6 +7,7 @@ from ._exceptions import (
     DecodeError,
     EncodeError,
     GraphError,
+    GraphFileError,
     IncompatibleInputError,
     MediaError,
     MediaOpenError,
@@ -31,6 +32,7 @@ from ._items import (
 from ._nodes import Operator, Sink, Source
 from ._specs import AudioSpec, EventSpec, StreamSpec, VideoSpec
 from ._stats import NodeStats, RunStats
+from .graphfile import GraphFile, load_graph
 from .sources import (
     ArraySource,
     AudioFormat,
@@ -68,6 +70,8 @@ __all__ = [
     "FileSource",
     "Graph",
     "GraphError",
+    "GraphFile",
+    "GraphFileError",
     "IncompatibleInputError",
     "Item",
     "LiveStats",
@@ -95,5 +99,6 @@ __all__ = [
     "item_end_time",
     "item_time",
     "list_devices",
+    "load_graph",
     "probe",
 ]

@@ -1,8 +1,9 @@
 """The ``mediastream`` command line.
 
 Exit codes: 0 success, 1 a processing error (the message names the node or file and
-the stream position), 2 bad usage, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM,
-handled like Ctrl-C). Outputs written before a failure stay valid.
+the stream position), 2 bad usage (a bad parameter, a malformed graph file), 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM, handled like Ctrl-C). Outputs written
+before a failure stay valid.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import math
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import anyio
 
 from ._dynamics_args import add_dynamics_options, dynamics_settings
-from ._exceptions import MediaStreamError, ParameterError
+from ._exceptions import GraphFileError, MediaStreamError, ParameterError
 from ._graph import Graph
 from ._items import Event
 from ._stats import RunStats
@@ -104,40 +104,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(json.dumps(record))
         else:
             print(info.describe())
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import build_demo_graph, ensure_demo_input
-
-    out = Path(args.out)
-    print(f"demo input: generating/reusing {out / 'demo-input.mp4'} ({args.duration:g} s)")
-    path = ensure_demo_input(out, args.duration)
-    graph = build_demo_graph(path, out)
-    print("graph: file(audio) -> meter -> levels.jsonl, levels.csv, events.jsonl")
-    print("       file(audio) -> gain -6 dB -> processed.wav")
-    print("       file(video) -> frame_stats -> frames.jsonl, events.jsonl")
-    print(
-        f"events as they arrive (at most one per kind every {args.print_every:g} s of media, "
-        "and every scene cut):"
-    )
-    stats = anyio.run(
-        _run_printing,
-        graph,
-        ["meter", "frame_stats"],
-        args.print_every,
-        not args.no_progress,
-        "demo",
-        False,
-    )
-    print()
-    print(stats.table())
-    print(
-        f"outputs in {out}/: "
-        + ", ".join(
-            p.name for p in sorted(out.iterdir()) if p.is_file() and p.name != "demo-input.mp4"
-        )
-    )
     return 0
 
 
@@ -284,29 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser(
-        "demo",
-        help="run the demo graph on its embedded default input and print events live",
-    )
-    p.add_argument(
-        "--out", default="mediastream-out", help="output folder (default ./mediastream-out)"
-    )
-    p.add_argument(
-        "--duration",
-        type=_positive_float,
-        default=12.0,
-        help="length of the generated input in seconds (default 12)",
-    )
-    p.add_argument(
-        "--print-every",
-        type=_non_negative_float,
-        default=0.5,
-        metavar="S",
-        help="print at most one event per kind every S seconds of media, and every scene "
-        "cut (default 0.5; 0 prints all)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_demo)
+    from ._run_cli import add_run_commands  # run GRAPH.toml, demo
+
+    add_run_commands(sub, _non_negative_float)
 
     p = sub.add_parser("meter", help="peak/RMS levels of a file's audio, as events")
     p.add_argument("file", metavar="FILE")
@@ -410,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .diarize import add_diarize_command  # speaker diarization
 
     add_diarize_command(sub, _positive_float)
+    from ._plot_cli import add_plot_command  # PNG pictures of results
+
+    add_plot_command(sub)
     return parser
 
 
@@ -440,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except ParameterError as exc:
+    except (ParameterError, GraphFileError) as exc:
         print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MediaStreamError as exc:

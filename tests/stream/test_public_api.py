@@ -15,11 +15,13 @@ HEAVY = ("torch", "torchaudio", "pyannote", "cv2", "sounddevice")
 EXPECTED = {
     "EOS", "ArraySource", "AudioChunk", "AudioFormat", "AudioSpec", "Bound", "DecodeError",
     "EncodeError", "EndOfStream", "Event", "EventSpec", "EventStream", "FileSource", "Graph",
-    "GraphError", "IncompatibleInputError", "Item", "MediaInfo", "MediaError",
+    "GraphError", "GraphFileError", "IncompatibleInputError", "Item", "MediaInfo", "MediaError",
     "MediaOpenError", "MediaStreamError", "NodeError", "NodeRef", "NodeStats", "Operator",
     "ParameterError", "PortRef", "RunStats", "Sink", "Source", "StreamInfo",
     "StreamMismatchError", "StreamSpec", "VideoFormat", "VideoFrame", "VideoSpec",
     "describe_position", "item_end_time", "item_time", "probe",
+    # graph files
+    "GraphFile", "load_graph",
     # live audio
     "DeviceInfo", "DeviceSource", "DuplexDevice", "LiveStats", "XrunInfo", "list_devices",
 }  # fmt: skip
@@ -57,6 +59,7 @@ def test_exception_tree() -> None:
     s = stream
     assert issubclass(s.GraphError, s.MediaStreamError) and issubclass(s.GraphError, ValueError)
     assert issubclass(s.StreamMismatchError, s.GraphError)
+    assert issubclass(s.GraphFileError, s.GraphError)
     assert issubclass(s.ParameterError, ValueError)
     assert issubclass(s.MediaOpenError, s.MediaError) and issubclass(s.MediaOpenError, OSError)
     assert issubclass(s.EncodeError, OSError) and issubclass(s.DecodeError, s.MediaError)
