@@ -58,6 +58,8 @@ def _checkpoint(model: Any) -> dict[str, Any]:
 @functools.cache
 def _random_model(arch: str) -> tuple[Any, Path]:
     """A randomly initialised (seed 0) pyannote embedding model and its checkpoint file."""
+    import atexit
+    import shutil
     import tempfile
 
     import torch
@@ -65,7 +67,9 @@ def _random_model(arch: str) -> tuple[Any, Path]:
 
     torch.manual_seed(0)
     model = getattr(embedding, arch)().eval()
-    path = Path(tempfile.mkdtemp(prefix="pyannote_ckpt_")) / arch / "pytorch_model.bin"
+    folder = tempfile.mkdtemp(prefix="pyannote_ckpt_")
+    atexit.register(shutil.rmtree, folder, True)  # not left behind in /tmp
+    path = Path(folder) / arch / "pytorch_model.bin"
     path.parent.mkdir()
     torch.save(_checkpoint(model), path)
     return model, path
