@@ -26,6 +26,7 @@ from .speaker import (
     SpeakerTurn,
 )
 from .video import (
+    AlignBand,
     AlignPair,
     AlignRegistration,
     DTWPair,
@@ -40,6 +41,7 @@ from .video import (
 )
 
 __all__ = [
+    "AlignBand",
     "AlignPair",
     "AlignRegistration",
     "CAMPPlusEmbedding",

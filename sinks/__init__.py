@@ -5,6 +5,7 @@ from .csv import CsvSink
 from .device import DeviceSink
 from .jsonl import JsonLinesSink
 from .memory import MemorySink
+from .plot import PlotSink
 from .rttm import RttmSink
 from .video_file import VideoFileSink
 
@@ -14,6 +15,7 @@ __all__ = [
     "DeviceSink",
     "JsonLinesSink",
     "MemorySink",
+    "PlotSink",
     "RttmSink",
     "VideoFileSink",
 ]

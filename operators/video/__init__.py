@@ -1,6 +1,6 @@
 """Video operators: frame statistics, fingerprints, registration and alignment."""
 
-from .align import AlignPair, AlignRegistration, VideoAlign
+from .align import AlignBand, AlignPair, AlignRegistration, VideoAlign
 from .fingerprint import Fingerprint, FrameFingerprint, FrameFingerprinter
 from .frame_stats import FrameStats, FrameStatsReading
 from .hamming import hamming_distance, hamming_matrix
@@ -9,6 +9,7 @@ from .online_dtw import DTWPair, OnlineSubsequenceDTW
 from .registration import Registrar, Registration, match_frame
 
 __all__ = [
+    "AlignBand",
     "AlignPair",
     "AlignRegistration",
     "DTWPair",

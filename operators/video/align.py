@@ -10,7 +10,9 @@ grey frames, both shrunk by the same factor). The operator:
 3. aligns the two fingerprint streams with the windowed online subsequence DTW
    (:class:`~operators.video.online_dtw.OnlineSubsequenceDTW`) and emits an
    ``"align_pair"`` event per fg frame as soon as its pair is final (or forced by
-   ``max_lag``), after one ``"align_registration"`` event.
+   ``max_lag``), after one ``"align_registration"`` event; with ``band_costs`` each
+   pair is followed by an ``"align_band"`` event holding the DTW band row it was
+   chosen from (:class:`AlignBand`), so the cost band around the path can be drawn.
 
 **Joining two timelines.** The runtime merges the ports in time order, but fg time 0
 is somewhere inside the bg. Nothing here waits on the join: every item is consumed at
@@ -24,6 +26,7 @@ ports: every decision depends only on frame counts, never on arrival order.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,7 +51,7 @@ from .fingerprint import FrameFingerprinter, gray_of
 from .online_dtw import DTWPair, OnlineSubsequenceDTW
 from .registration import Registrar, Registration
 
-__all__ = ["AlignPair", "AlignRegistration", "VideoAlign"]
+__all__ = ["AlignBand", "AlignPair", "AlignRegistration", "VideoAlign"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,24 @@ class AlignPair:
     cost: float
     confidence: float
     final: bool
+
+
+@dataclass(frozen=True)
+class AlignBand:
+    """The DTW band row fg frame ``fg_index`` was aligned in (``"align_band"`` events).
+
+    Attributes:
+        fg_index: fg frame number (the pair's ``fg_index``).
+        bg_lo: bg frame number of the band's first cell.
+        costs: local cost ``1 - correlation`` (0 identical .. 2 inverted) of the fg frame
+            against bg frames ``bg_lo, bg_lo + 1, ...`` (``2 * band + 1`` cells); None
+            where a cell lies past the last bg frame. The pair's ``bg_index`` is in the
+            band, with ``costs[bg_index - bg_lo] == cost``.
+    """
+
+    fg_index: int
+    bg_lo: int
+    costs: tuple[float | None, ...]
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,9 @@ class VideoAlign(Operator):
         thumb_height: thumbnail height, pixels (default 18).
         confirm_s: the registration's match must be the best within this many seconds
             of bg on each side (default 1 s); the pairs start that much later.
+        band_costs: after every ``"align_pair"`` event, also emit an ``"align_band"``
+            event (same time; payload :class:`AlignBand`, ``2 * band + 1`` costs) with
+            the band row the pair was chosen from (default False).
     """
 
     input_ports = ("fg", "bg")
@@ -134,6 +158,7 @@ class VideoAlign(Operator):
         thumb_width: int = 32,
         thumb_height: int = 18,
         confirm_s: float = 1.0,
+        band_costs: bool = False,
     ) -> None:
         for name, rate in (("fg_rate", fg_rate), ("bg_rate", bg_rate)):
             if rate is not None and not 0 < rate <= 1000:
@@ -150,6 +175,7 @@ class VideoAlign(Operator):
         if not 0 < confirm_s <= 60:
             raise ParameterError(f"VideoAlign.confirm_s must be in (0, 60] s, got {confirm_s}")
         self.confirm_s = confirm_s
+        self.band_costs = bool(band_costs)
         self.slope = 1.0
         self._bg_fps = 25.0
         self._fg_fps = 25.0
@@ -157,7 +183,10 @@ class VideoAlign(Operator):
 
     def _configure_parts(self) -> None:
         self.dtw = OnlineSubsequenceDTW(
-            slope=self.slope, dim=self.fingerprinter.dim, **self._params
+            slope=self.slope,
+            dim=self.fingerprinter.dim,
+            record_bands=self.band_costs,
+            **self._params,
         )
         self.registrar = Registrar(
             slope=self.slope,
@@ -195,7 +224,10 @@ class VideoAlign(Operator):
                 f"{self._params['max_step']}"
             )
         self._configure_parts()
-        return (EventSpec(frozenset({"align_pair", "align_registration"})),)
+        kinds = {"align_pair", "align_registration"}
+        if self.band_costs:
+            kinds.add("align_band")
+        return (EventSpec(frozenset(kinds)),)
 
     def reset(self) -> None:
         self.dtw.reset()
@@ -300,7 +332,8 @@ class VideoAlign(Operator):
         assert self._fg_tb is not None and self._bg_tb is not None
         out: list[Item] = []
         fg_times, bg_times = self._fg_times, self._bg_times
-        for p in pairs:
+        bands = self.dtw.take_bands() if self.band_costs else None
+        for k, p in enumerate(pairs):
             while fg_times[0][0] < p.fg:
                 fg_times.popleft()
             fg_pts = fg_times[0][1]
@@ -312,6 +345,13 @@ class VideoAlign(Operator):
                 p.cost, min(1.0, max(0.0, 1.0 - p.cost)), p.final,
             )  # fmt: skip
             out.append(Event("align_pair", fg_pts, fg_pts, self._fg_tb, payload))
+            if bands is not None:
+                fg, lo, costs = bands[k]
+                assert fg == p.fg
+                band = AlignBand(
+                    fg, lo, tuple(c if math.isfinite(c) else None for c in costs.tolist())
+                )
+                out.append(Event("align_band", fg_pts, fg_pts, self._fg_tb, band))
         fg_times.popleft()
         return out
 

@@ -73,6 +73,8 @@ class OnlineSubsequenceDTW:
         confirm: candidates on each side a start must beat (default 24 bg frames).
         accept_cost: highest mean cost of an acceptable start (default 0.35).
         dim: feature length (default 576: a 32x18 thumbnail).
+        record_bands: also keep, for every pair emitted, the band row it was chosen
+            from (default False); :meth:`take_bands` hands them over.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class OnlineSubsequenceDTW:
         confirm: int = 24,
         accept_cost: float = 0.35,
         dim: int = 576,
+        record_bands: bool = False,
     ) -> None:
         check_dtw_parameters(slope, band, max_step, step_penalty)
         if not 1 <= max_lag <= 100_000:
@@ -109,6 +112,7 @@ class OnlineSubsequenceDTW:
         self.confirm = confirm
         self.accept_cost = float(accept_cost)
         self.dim = dim
+        self.record_bands = bool(record_bands)
         self.width = 2 * band + 1
         self._weights = step_weights(self.slope, max_step, self.step_penalty)
         self.reset()
@@ -138,6 +142,7 @@ class OnlineSubsequenceDTW:
         self._pending = 0
         self._first_pending = 0
         self.forced = 0  # pairs forced out by max_lag
+        self._bands: list[tuple[int, int, npt.NDArray[np.float64]]] = []
 
     # -- input ------------------------------------------------------------------------
     def _check(self, side: str, feats: FeatureWindow, index: int, row: npt.ArrayLike) -> None:
@@ -325,6 +330,10 @@ class OnlineSubsequenceDTW:
             for r, j in enumerate(path.tolist())
         ]
         n = row + 1
+        if self.record_bands:
+            self._bands += [
+                (first + r, int(self._los[r]), self._costs[r].copy()) for r in range(n)
+            ]
         rest = self._pending - n
         if rest:
             self._los[:rest] = self._los[n : self._pending]
@@ -332,6 +341,17 @@ class OnlineSubsequenceDTW:
             self._costs[:rest] = self._costs[n : self._pending]
         self._pending = rest
         self._first_pending = first + n
+        return out
+
+    def take_bands(self) -> list[tuple[int, int, npt.NDArray[np.float64]]]:
+        """The band rows of the pairs emitted since the last call, in the same order.
+
+        Each is ``(fg, lo, costs)``: fg frame ``fg`` was compared with bg frames
+        ``lo .. lo + 2 * band``, ``costs`` (``2 * band + 1`` floats, ``1 - correlation``)
+        holding the local cost of each, ``inf`` past the last bg frame. Empty unless
+        ``record_bands`` is set.
+        """
+        out, self._bands = self._bands, []
         return out
 
     # -- introspection ----------------------------------------------------------------
