@@ -83,6 +83,7 @@ class LiveView:
         self.last_fg_s: float | None = None
         self.last_bg_s: float | None = None
         self.offset_s: float | None = None
+        self.first_offset_s: float | None = None
         self.cost: float | None = None
         self.registered: str | None = None
         self.counts: dict[str, int] = {}
@@ -142,6 +143,8 @@ class LiveView:
             self.last_fg_s = p.fg_time
             self.last_bg_s = p.bg_time
             self.offset_s = p.bg_time - p.fg_time
+            if self.first_offset_s is None:
+                self.first_offset_s = self.offset_s
             self.cost = p.cost
         line = describe_event(event)
         if line is not None:

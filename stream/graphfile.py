@@ -406,7 +406,9 @@ class _Builder:
         model = kwargs.get("embedding", "campplus")
         if isinstance(model, (str, PurePath)):
             model = load_embedding_model(
-                model if isinstance(model, str) else Path(model), device=kwargs.get("device", "cpu"), threads=kwargs.get("threads")
+                model if isinstance(model, str) else Path(model),
+                device=kwargs.get("device", "cpu"),
+                threads=kwargs.get("threads"),
             )
         return {**kwargs, "embedding": model, "enrolled": enrol(model, clips)}
 

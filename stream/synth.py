@@ -12,7 +12,7 @@ more memory than short ones.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -139,12 +139,18 @@ def write_media(
     audio_codec: str | None = None,
     video_codec: str | None = None,
     seed: int = 0,
+    audio_data: npt.NDArray[np.float32] | None = None,
+    frames: Callable[[int], npt.NDArray[np.uint8]] | None = None,
 ) -> MediaInfo:
     """Write a synthetic media file with PyAV and return its probed description.
 
     The container comes from the extension (``.mp4``: H.264 + AAC, ``.mkv``: H.264 +
     FLAC, ``.webm``: VP8 + Opus, ``.wav``: 16-bit PCM, ``.flac``, ``.ogg``/``.opus``,
     ``.mp3``, ``.avi``: MPEG-4 + PCM); codecs can be overridden.
+
+    ``audio_data`` (float32 ``(channels, frames)`` at ``sample_rate``) replaces the
+    speech-like audio (``channels`` is taken from it); ``frames`` (frame index ->
+    uint8 ``(height, width, 3)`` RGB) replaces the moving test pattern.
     """
     import av
 
@@ -159,6 +165,12 @@ def write_media(
         raise ParameterError(f"write_media: {ext} holds no video; pass video=False")
     if not duration_s > 0:
         raise ParameterError(f"write_media: duration_s must be > 0 seconds, got {duration_s}")
+    if audio_data is not None:
+        if audio_data.ndim != 2 or not 1 <= audio_data.shape[0] <= 8:
+            raise ParameterError(
+                f"write_media: audio_data must be (channels, frames), got {audio_data.shape}"
+            )
+        channels = audio_data.shape[0]
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     container = av.open(target, mode="w")
     try:
@@ -178,12 +190,17 @@ def write_media(
             )
         # Interleave by time: audio in 0.1 s blocks, video frame by frame.
         n_frames = round(duration_s * float(fps)) if video else 0
-        blocks = (
-            audio_blocks(
-                duration_s, sample_rate, channels, block_frames=sample_rate // 10, seed=seed
-            )
-            if audio
-            else iter(())
+        step = sample_rate // 10
+        blocks: Iterator[npt.NDArray[np.float32]]
+        if not audio:
+            blocks = iter(())
+        elif audio_data is not None:
+            data = np.ascontiguousarray(audio_data, dtype=np.float32)
+            blocks = (data[:, i : i + step] for i in range(0, data.shape[1], step))
+        else:
+            blocks = audio_blocks(duration_s, sample_rate, channels, block_frames=step, seed=seed)
+        draw = frames if frames is not None else (
+            lambda i: synth_frame(i, width, height, float(fps))
         )
         resampler = None
         if astream is not None:
@@ -214,9 +231,7 @@ def write_media(
                 pending_block = next(blocks, None)
             else:
                 assert vstream is not None
-                vf = av.VideoFrame.from_ndarray(
-                    synth_frame(f, width, height, float(fps)), format="rgb24"
-                )
+                vf = av.VideoFrame.from_ndarray(draw(f), format="rgb24")
                 vf.pts = f
                 vf.time_base = 1 / Fraction(fps)
                 container.mux(vstream.encode(vf))
