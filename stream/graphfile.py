@@ -393,6 +393,8 @@ class _Builder:
             if nt.name == "diarizer" and "enrol" in extra:
                 kwargs = self.enrol(name, extra["enrol"], kwargs)
             return nt.cls()(**kwargs)
+        except GraphFileError:
+            raise
         except (ParameterError, ValueError, TypeError, OSError) as exc:
             raise self.fail(
                 f"{nt.name}: {exc}", "nodes", name, *self._key_in(str(exc), table, known)

@@ -231,3 +231,41 @@ def test_cli_run_check_run_and_errors(tmp_path: Path, wav: Path) -> None:
     )
     res = _cli("run", "--types", cwd=tmp_path)
     assert res.returncode == 0 and "video_align" in res.stdout
+
+
+def test_diarizer_node_enrols_named_voices_from_clips(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyannote.audio")
+    assert spec is not None and spec.origin is not None
+    sample = Path(spec.origin).parent / "sample" / "sample.wav"
+    clip = tmp_path / "ann.wav"
+    with av.open(os.fspath(sample)) as c:  # 10.6-14.6 s: one voice of the sample
+        audio = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+    write_media(clip, 4.0, video=False, sample_rate=16000,
+                audio_data=(audio[:, 169_600:233_600].astype(np.float32) / 32768))  # fmt: skip
+    text = f"""
+[nodes.speech]
+type = "file"
+path = "{sample}"
+audio = {{ sample_rate = 16000, channels = 1 }}
+video = false
+
+[nodes.diarize]
+type = "diarizer"
+input = "speech.audio"
+model = "campplus"
+enrol = {{ ann = "{clip}" }}
+max_speakers = 4
+
+[nodes.rttm]
+type = "rttm"
+input = "diarize"
+path = "turns.rttm"
+"""
+    gf = load_graph(text=text, out_dir=tmp_path)
+    node = gf.graph.node("diarize")
+    assert node.enrolled_names == ["ann"]  # type: ignore[union-attr]
+    bad = text.replace(f'enrol = {{ ann = "{clip}" }}', 'enrol = ["ann.wav"]')
+    with pytest.raises(GraphFileError, match=r"^<graph>:12: nodes.diarize.enrol: expected a table"):
+        load_graph(text=bad, out_dir=tmp_path)
