@@ -16,13 +16,13 @@ from stream import ParameterError
 from stream.plot import (
     PlotData,
     RttmTurn,
-    _chain,
     plot_alignment,
     plot_dynamics,
     plot_results,
     plot_timeline,
     read_rttm,
 )
+from stream.plot._dynamics import _chain
 
 from ..plot_support import (
     align_dicts,
