@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
-from ._exceptions import GraphError, GraphFileError, ParameterError
+from ._exceptions import GraphError, GraphFileError, MediaError, ParameterError
 from ._graph import Graph
 from ._graphfile_types import (
     NODE_TYPES,
@@ -393,8 +393,8 @@ class _Builder:
             if nt.name == "diarizer" and "enrol" in extra:
                 kwargs = self.enrol(name, extra["enrol"], kwargs)
             return nt.cls()(**kwargs)
-        except GraphFileError:
-            raise
+        except (GraphFileError, MediaError):
+            raise  # a missing or unreadable input is not a malformed graph file
         except (ParameterError, ValueError, TypeError, OSError) as exc:
             raise self.fail(
                 f"{nt.name}: {exc}", "nodes", name, *self._key_in(str(exc), table, known)
