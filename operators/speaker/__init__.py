@@ -11,6 +11,7 @@ from .clustering import Assignment, IncrementalClustering
 from .diarizer import OnlineDiarizer
 from .enrol import embed_clip, enrol, load_clip
 from .linkage import LinkageClustering
+from .linking import LinkedSpeakers, SpeakerProfile, link_speakers
 from .segmentation import SegmentationModel
 from .turns import SpeakerEmbedding, SpeakerTurn
 from .vad import EnergyVAD, SileroVAD, VoiceActivity
@@ -24,17 +25,20 @@ __all__ = [
     "GE2EEmbedding",
     "IncrementalClustering",
     "LinkageClustering",
+    "LinkedSpeakers",
     "OnlineDiarizer",
     "PyannoteEmbedding",
     "RollingWindows",
     "SegmentationModel",
     "SileroVAD",
     "SpeakerEmbedding",
+    "SpeakerProfile",
     "SpeakerTurn",
     "VoiceActivity",
     "WindowBatch",
     "embed_clip",
     "enrol",
+    "link_speakers",
     "load_clip",
     "load_embedding_model",
 ]

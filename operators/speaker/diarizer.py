@@ -59,6 +59,7 @@ from stream import (
 from .backends import EmbeddingModel, load_embedding_model
 from .clustering import IncrementalClustering
 from .linkage import LinkageClustering
+from .linking import SpeakerProfile
 from .segmentation import SegmentationModel
 from .turns import SpeakerEmbedding, SpeakerTurn
 from .vad import EnergyVAD, SileroVAD, VoiceActivity
@@ -368,6 +369,29 @@ class OnlineDiarizer(Operator):
     def labels(self) -> list[str]:
         """Label of each speaker so far, in creation order."""
         return self._state.labels()
+
+    def speaker_profiles(self) -> list[SpeakerProfile]:
+        """The speakers heard so far (those with emitted turns), for linking speakers
+        across streams (:func:`~operators.speaker.linking.link_speakers`): label, unit
+        centroid, weight = seconds of speech in the speaker's turns, and the enrolled
+        name its turns carry (None without one). Read it after a run: the state stays
+        until the next ``reset()`` (a new run)."""
+        state = self._state
+        k = min(self.clustering.num_speakers, len(state.names))
+        cents = self.clustering.centroids[:k]
+        names: list[str | None] = [None] * k
+        if self.enrolled_names and k:
+            sims = cents @ self._enrolled.T
+            best = np.argmax(sims, axis=1)
+            for s in range(k):
+                if sims[s, best[s]] >= self.name_threshold:
+                    names[s] = self.enrolled_names[int(best[s])]
+        seconds = state.speech[:k] / self.rate
+        return [
+            SpeakerProfile(state.names[s], cents[s].copy(), float(seconds[s]), names[s])
+            for s in range(k)
+            if seconds[s] > 0
+        ]
 
     def process(self, item: Item) -> list[Item]:
         return self._state.push(*self._mono(item))

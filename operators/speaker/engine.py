@@ -142,6 +142,7 @@ class DiarizationState:
             ]
         ] = []
         self.held: list[Event[Any]] = []
+        self.speech = np.zeros(s, np.int64)  # samples in each speaker's emitted turns
 
     def labels(self) -> list[str]:
         return list(self.names)
@@ -494,6 +495,7 @@ class DiarizationState:
             if end <= start:
                 continue
             payload = SpeakerTurn(self.names[s], round(conf, 4), names[t], scores[t])
+            self.speech[s] += end - start
             out.append(op._event_turn(start, end, payload))
         return out
 
