@@ -356,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .diarize import add_diarize_command  # speaker diarization
 
     add_diarize_command(sub, _positive_float)
+    from ._batch_cli import add_batch_command  # many inputs on Ray
+
+    add_batch_command(sub, _positive_float)
     from ._plot_cli import add_plot_command  # PNG pictures of results
 
     add_plot_command(sub)
