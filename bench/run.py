@@ -29,6 +29,7 @@ BENCHMARK_MODULES = (
     "diarize_synthetic",
     "live_soak",
     "long_rss",
+    "batch",
 )
 
 
