@@ -19,7 +19,7 @@ Ray is imported only when a batch runs on it (``pip install 'mediastream[ray]'``
 ``BatchSettings(ray=False)`` runs the inputs one after the other in this process.
 """
 
-from ._driver import BatchProgress, BatchReport, BatchSettings, InputResult, run_batch
+from ._driver import run_batch
 from ._plan import (
     Built,
     BuiltGraph,
@@ -29,6 +29,7 @@ from ._plan import (
     PythonRecipe,
     input_stems,
 )
+from ._records import BatchProgress, BatchReport, BatchSettings, InputResult
 
 __all__ = [
     "BatchProgress",

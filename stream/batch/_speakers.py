@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._items import Event
-    from ._driver import InputResult
     from ._plan import DiarizerModels
+    from ._records import InputResult
 
 __all__ = ["link_batch"]
 
