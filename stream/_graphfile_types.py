@@ -15,6 +15,7 @@ import importlib
 import inspect
 import math
 import os
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ from typing import Any, Literal
 __all__ = [
     "NODE_TYPES",
     "BadValue",
+    "ParamText",
     "NodeType",
     "Param",
     "convert",
@@ -226,8 +228,24 @@ def describe_type(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+class ParamText(str):
+    """The text of a ``${name}`` parameter that filled a whole value: read as a TOML
+    value (a number, a boolean) where the key does not take a string."""
+
+
 def convert(value: Any, tp: Any) -> Any:
     """``value`` (parsed TOML) as the hint ``tp`` wants, or :class:`BadValue`."""
+    if isinstance(value, ParamText):
+        try:
+            return convert(str(value), tp)
+        except BadValue:
+            try:
+                parsed = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                raise BadValue(
+                    f"expected {describe_type(tp)}, got the parameter value {str(value)!r}"
+                ) from None
+            return convert(parsed, tp)
     if tp is Any:
         raise BadValue("cannot be set from a graph file (it takes a Python object)")
     origin = typing.get_origin(tp)

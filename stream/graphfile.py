@@ -64,6 +64,7 @@ from ._graphfile_types import (
     BadValue,
     NodeType,
     Param,
+    ParamText,
     convert,
     describe_type,
     is_required,
@@ -127,7 +128,8 @@ class _Lines:
             depth = [len(stack)]
             pos = 0
             last: tuple[str, ...] | None = None
-            for m in self._KEY.finditer(self._strip_strings(line)):
+            stripped = self._strip_strings(line)
+            for m in self._KEY.finditer(stripped):
                 opened = line.count("{", pos, m.start(1)) - line.count("}", pos, m.start(1))
                 pos = m.start(1)
                 if opened > 0 and last is not None:
@@ -135,7 +137,7 @@ class _Lines:
                     stack = [*stack, *last]
                 elif opened < 0 and len(depth) > 1:
                     stack = stack[: depth.pop()]
-                key = self._split(m.group(1))
+                key = self._split(line[m.start(1) : m.end(1)])  # quoted keys intact
                 self.where.setdefault((*stack, *key), number)
                 last = key
 
@@ -176,6 +178,7 @@ class _Builder:
         self.out_dir = out_dir
         self.overrides = overrides or {}
         self.lines = _Lines(text)
+        self.refs: list[tuple[str, str, str]] = []  # (consumer, upstream, port or "")
 
     def fail(self, message: str, *key: str, line: int | None = None) -> GraphFileError:
         if line is None and key:
@@ -220,6 +223,11 @@ class _Builder:
                 raise self.fail("a parameter is a string, number or boolean", "params", name)
             out[name] = _toml_text(value)
         for name, value in self.set_params.items():
+            if "\n" in value or "\r" in value:
+                raise GraphFileError(
+                    f"{self.label}: --set {name}=...: a parameter value is one line",
+                    path=self.label, line=None, key=name,
+                )  # fmt: skip
             if not _PARAM_NAME.match(name):
                 raise GraphFileError(
                     f"{self.label}: --set {name}=...: a parameter name is letters, digits and _",
@@ -239,17 +247,8 @@ class _Builder:
             return value
         whole = _PLACEHOLDER.fullmatch(value)
         if whole and not whole.group(1):
-            name = self._param_name(whole.group(2), params, key)
-            text = params[name]
-            if want is not Any:
-                try:
-                    return convert(text, want)
-                except BadValue:
-                    try:
-                        return tomllib.loads(f"v = {text}")["v"]
-                    except tomllib.TOMLDecodeError:
-                        return text
-            return text
+            # Typed where the key wants a number or a boolean (convert() reads it).
+            return ParamText(params[self._param_name(whole.group(2), params, key)])
 
         def repl(m: re.Match[str]) -> str:
             if m.group(1):
@@ -434,6 +433,13 @@ class _Builder:
                 *where,
             )
         target = self.out_dir / rel
+        if not target.resolve().is_relative_to(self.out_dir.resolve()):
+            raise self.fail(
+                f"{value!r} resolves outside the output folder (through a symbolic link)",
+                *where,
+            )
+        if any(os.path.normpath(o) == os.path.normpath(target) for o in result.outputs):
+            raise self.fail(f"another sink already writes {value!r}", *where)
         result.outputs.append(target)
         return os.fspath(target)
 
@@ -464,6 +470,7 @@ class _Builder:
                 )  # fmt: skip
             if node == name:
                 raise self.fail("a node cannot feed itself", *where)
+            self.refs.append((name, node, up_port))
             src = graph[node][up_port] if up_port else graph[node]
             dst = graph[name][port] if port else graph[name]
             try:
@@ -475,9 +482,12 @@ class _Builder:
         try:
             return graph.validate().out_specs
         except (GraphError, ParameterError) as exc:
-            # Point at the input line of the last node the message names.
+            # Point at the input line of the node that asked for a missing port, else
+            # of the last node the message names.
+            m = re.search(r"'([^']+)' has no output '([^']+)'", str(exc))
+            blamed = [c for c, up, port in self.refs if m and (up, port) == m.groups()]
             named = [n for n in nodes if f"'{n}'" in str(exc)]
-            consumers = [n for n in named if "input" in nodes[n]]
+            consumers = blamed or [n for n in named if "input" in nodes[n]]
             key = ("nodes", consumers[-1], "input") if consumers else ()
             raise self.fail(str(exc), *key) from None
 
@@ -530,7 +540,10 @@ def load_graph(
             ) from None  # fmt: skip
     assert text is not None
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"cannot use {os.fspath(out)!r} as the output folder: {exc}") from None
     return _Builder(text, file, params, out, overrides).build()
 
 

@@ -269,3 +269,61 @@ path = "turns.rttm"
     bad = text.replace(f'enrol = {{ ann = "{clip}" }}', 'enrol = ["ann.wav"]')
     with pytest.raises(GraphFileError, match=r"^<graph>:12: nodes.diarize.enrol: expected a table"):
         load_graph(text=bad, out_dir=tmp_path)
+
+
+def test_placeholders_inside_inline_tables_take_numbers(tmp_path: Path, wav: Path) -> None:
+    text = GRAPH.replace("[params]", '[params]\nrate = 16000\nlinked = "false"').replace(
+        "sample_rate = 48000", 'sample_rate = "${rate}"'
+    ).replace("ratio = 4", 'ratio = 4\nlink = "${linked}"')
+    gf = load_graph(text=text, params={"input": os.fspath(wav)}, out_dir=tmp_path)
+    assert gf.graph.node("media").specs()["audio"].sample_rate == 16000  # type: ignore[union-attr]
+    assert gf.graph.node("comp").link is False  # type: ignore[union-attr]
+    with pytest.raises(GraphFileError, match=r"sample_rate: expected int, got the parameter"):
+        load_graph(text=text, params={"input": os.fspath(wav), "rate": "fast"}, out_dir=tmp_path)
+    with pytest.raises(GraphFileError, match="a parameter value is one line"):
+        load_graph(text=text, params={"input": os.fspath(wav), "rate": "1\nx = 2"},
+                   out_dir=tmp_path)  # fmt: skip
+
+
+def test_a_missing_port_blames_the_node_that_asked_for_it(tmp_path: Path, wav: Path) -> None:
+    text = GRAPH.replace("meter_interval_ms = 50\n", "").replace(
+        'input = ["comp"]', 'input = "comp.events"'
+    )
+    err = _err(text, tmp_path, wav)
+    assert (err.line, err.key) == (28, "nodes.events.input"), str(err)
+    assert "'comp' has no output 'events'" in str(err)
+
+
+def test_output_paths_are_unique_and_do_not_leave_through_links(tmp_path: Path, wav: Path) -> None:
+    text = GRAPH.replace('path = "meters/events.jsonl"', 'path = "./comp.wav"')
+    err = _err(text, tmp_path, wav)
+    assert err.key == "nodes.events.path" and "another sink already writes" in str(err)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "meters").symlink_to(outside)
+    with pytest.raises(GraphFileError, match="resolves outside the output folder"):
+        load_graph(text=GRAPH, params={"input": os.fspath(wav)}, out_dir=tmp_path / "o")
+    assert list(outside.iterdir()) == []
+
+
+def test_quoted_keys_keep_their_line(tmp_path: Path, wav: Path) -> None:
+    err = _err(GRAPH.replace("ratio = 4", '"ratio" = "four"'), tmp_path, wav)
+    assert (err.line, err.key) == (19, "nodes.comp.ratio"), str(err)
+
+
+def test_an_output_folder_that_is_a_file_is_a_parameter_error(tmp_path: Path, wav: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ParameterError, match=r"cannot use .* as the output folder"):
+        load_graph(text=GRAPH, params={"input": os.fspath(wav)}, out_dir=tmp_path / "afile")
+
+
+def test_cli_runs_a_graph_without_events(tmp_path: Path, wav: Path) -> None:
+    text = GRAPH.replace("meter_interval_ms = 50\n", "")
+    text = text[: text.index("[nodes.events]")]
+    (tmp_path / "g.toml").write_text(text)
+    res = _cli("run", "g.toml", "--set", f"input={wav}", "--out", "o", "--no-progress",
+               cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "o" / "comp.wav").stat().st_size > 100_000
+    assert "x real time" in res.stdout
