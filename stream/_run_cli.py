@@ -93,6 +93,11 @@ def _run_live(gf: Any, title: str, args: argparse.Namespace) -> tuple[RunStats, 
             quiet=args.quiet,
             summary_every_s=args.summary_every,
         ) as view:
+            if not gf.event_nodes:  # nothing to show but progress
+                done: RunStats = await gf.graph.run(progress=view.update)
+                view.update(done)
+                seen["view"] = view
+                return done
             async with gf.graph.events(*gf.event_nodes, progress=view.update) as events:
                 async for event in events:
                     view.event(event)

@@ -161,14 +161,30 @@ def ensure_demo_inputs(out_dir: str | os.PathLike[str]) -> DemoInputs:
     from .synth import write_media
 
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(
+            f"cannot use {os.fspath(folder)!r} as the output folder: {exc}"
+        ) from None
     inputs = DemoInputs(folder)
     try:
         stamp = json.loads(inputs.stamp.read_text())
     except (OSError, ValueError):
         stamp = None
     if stamp == _SPEC and all(p.is_file() and p.stat().st_size > 0 for p in inputs.all()):
-        return inputs
+        try:  # readable, of the right length: reuse (a damaged file is made again)
+            from .sources.probe import probe
+
+            media, target = probe(inputs.media), probe(inputs.target)
+            if (
+                media.duration_s is not None and abs(media.duration_s - 30.0) < 0.5
+                and target.duration_s is not None
+                and abs(target.duration_s - _SPEC["target_duration_s"]) < 0.5
+            ):  # fmt: skip
+                return inputs
+        except MediaOpenError:
+            pass
     wav, rttm = _pyannote_sample()
     speech = _decode_speech(wav, _SPEC["rate"], _SPEC["channels"])
     duration = speech.shape[1] / _SPEC["rate"]

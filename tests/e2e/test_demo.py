@@ -132,3 +132,17 @@ def test_demo_reuses_its_generated_inputs(
     inputs = ensure_demo_inputs(out)
     assert inputs.media == out / "demo-input.mp4"
     assert {p: p.stat().st_mtime_ns for p in out.glob("demo-*")} == before
+
+
+def test_a_damaged_demo_input_is_made_again(
+    demo: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    import shutil
+
+    out, _ = demo
+    for p in out.glob("demo-*"):
+        shutil.copy(p, tmp_path / p.name)
+    (tmp_path / "demo-input.mp4").write_bytes(os.urandom(5000))  # stamp still matches
+    inputs = ensure_demo_inputs(tmp_path)
+    with av.open(os.fspath(inputs.media)) as c:
+        assert c.streams.video[0].frames == 750 and len(c.streams.audio) == 1
