@@ -16,7 +16,7 @@ from typing import Any
 from .._exceptions import ParameterError
 from ._plan import GraphFileRecipe, GraphRecipe, input_stems
 from ._records import BatchProgress, BatchReport, BatchSettings, InputResult
-from ._task import Job, Outcome, SharedModels, attempt_dir, partial_root, run_input
+from ._task import BATCH_MARK, Job, Outcome, SharedModels, attempt_dir, partial_root, run_input
 
 __all__ = ["run_batch"]
 
@@ -71,7 +71,8 @@ class _Run:
         r.pid, r.host = outcome.pid, outcome.host
         if outcome.ok:
             r.status, r.error, r.traceback = "ok", None, None
-            r.media_s, r.wall_s, r.outputs = outcome.media_s, outcome.wall_s, outcome.outputs
+            r.media_s, r.outputs = outcome.media_s, outcome.outputs
+            r.wall_s += outcome.wall_s  # every attempt's time, as for failed inputs
             r.speakers, r.turns = outcome.speakers, outcome.turns
             self._clean(r, keep=None)
             self._finished(r)
@@ -342,7 +343,21 @@ def run_batch(
             raise ParameterError("params are for graph files; a recipe takes its own")
         recipe = graph
     out = Path(out_dir).resolve()  # workers may run elsewhere: no relative paths
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(
+            f"cannot use {os.fspath(out_dir)!r} as the output folder: {exc}"
+        ) from None
+    foreign = [
+        stem for stem in input_stems(texts)
+        if (out / stem).exists() and not (out / stem / BATCH_MARK).is_file()
+    ]  # fmt: skip
+    if foreign:
+        raise ParameterError(
+            f"{os.fspath(out)!r} already holds {', '.join(foreign)}, not written by "
+            "mediastream batch: they are left alone (choose another --out or move them)"
+        )
     run = _Run(recipe, texts, out, settings, progress, on_result)
     try:
         if settings.ray:

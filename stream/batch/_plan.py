@@ -203,7 +203,10 @@ def _stem(text: str) -> str:
     characters other than letters, digits and ``._+-`` replaced by ``_``."""
     if "://" in text:
         parts = urlsplit(text)
-        name = PurePosixPath(unquote(parts.path)).name or parts.netloc
+        host = parts.hostname or ""  # never the user name or password of the URL
+        name = PurePosixPath(unquote(parts.path)).name or (
+            f"{host}_{parts.port}" if parts.port else host
+        )
     else:
         name = Path(text).name
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name

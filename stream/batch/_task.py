@@ -161,6 +161,10 @@ def _overrides(job: Job) -> dict[str, dict[str, Any]]:
     return out
 
 
+# Marks a folder written by a batch: only such folders are ever replaced.
+BATCH_MARK = ".mediastream-batch"
+
+
 # -- one attempt --------------------------------------------------------------------
 
 
@@ -211,7 +215,13 @@ def run_input(job: Job) -> Outcome:
                     "batch graph writes every output inside the folder it is given"
                 )
         media_s, speakers, turns = _run(built, job.recipe.diarizers)
+        (work / BATCH_MARK).write_text(f"written by mediastream batch for {job.input}\n")
         if final.exists():
+            if not (final / BATCH_MARK).is_file():
+                raise ParameterError(
+                    f"{os.fspath(final)!r} exists and was not written by mediastream batch: "
+                    "it is left alone (choose another --out or move it)"
+                )
             shutil.rmtree(final)
         os.replace(work, final)
         marker.unlink(missing_ok=True)

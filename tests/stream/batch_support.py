@@ -116,9 +116,16 @@ def run_locally(
 
 def same_files(a: Path, b: Path) -> list[str]:
     """Relative paths of every file under ``a``, after checking ``b`` holds exactly the
-    same files with the same bytes."""
-    names = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
-    other = sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
+    same files with the same bytes (the batch's own ``.mediastream-batch`` mark aside)."""
+
+    def files(root: Path) -> list[str]:
+        return sorted(
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if p.is_file() and p.name != ".mediastream-batch"
+        )
+
+    names, other = files(a), files(b)
     assert names == other, (names, other)
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name

@@ -58,6 +58,9 @@ def test_input_stems_are_unique_safe_folder_names() -> None:
     for s in stems:
         assert "/" not in s and not s.startswith(".") and s not in ("summary.json", "speakers.json")
     assert input_stems(["/a/...", "/b/+"]) == ["input", "+"]
+    # A URL's user name and password never reach a folder name.
+    assert input_stems(["rtsp://user:secret@cam1/", "http://u:p@cam2:8554"]) == [
+        "cam1", "cam2_8554"]  # fmt: skip
     with pytest.raises(ParameterError, match="empty"):
         input_stems([""])
 
@@ -238,3 +241,25 @@ def test_ray_stays_out_of_import_stream() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_folder_the_batch_did_not_write_is_left_alone(
+    media: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    """An existing DIR/<name>/ not written by a batch is never replaced (the run stops
+    before starting); one written by an earlier batch is replaced by the new run."""
+    graph, inputs = media
+    out = tmp_path / "out"
+    (out / "clip0").mkdir(parents=True)
+    (out / "clip0" / "IMPORTANT.txt").write_text("precious")
+    with pytest.raises(ParameterError, match="clip0, not written by mediastream batch"):
+        run_batch(graph, inputs[:1], out, BatchSettings(ray=False))
+    assert (out / "clip0" / "IMPORTANT.txt").read_text() == "precious"
+    assert not (out / "summary.json").exists()
+    out2 = tmp_path / "out2"
+    first = run_batch(graph, inputs[:1], out2, BatchSettings(ray=False))
+    again = run_batch(graph, inputs[:1], out2, BatchSettings(ray=False))
+    assert first.ok and again.ok
+    assert (out2 / "clip0" / ".mediastream-batch").is_file()
+    assert again.results[0].outputs == first.results[0].outputs
+    assert all((out2 / o).is_file() for o in again.results[0].outputs)
