@@ -7,37 +7,9 @@ import sys
 from types import TracebackType
 from typing import Any
 
+from ._cli_types import int_at_least, name_value, non_negative_float
+
 __all__ = ["add_batch_command"]
-
-
-def _set_arg(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
-
-
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
-        return value
-
-    return parse
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def add_batch_command(sub: Any, positive_float: Any) -> None:
@@ -61,7 +33,7 @@ def add_batch_command(sub: Any, positive_float: Any) -> None:
         "a local Ray instance",
     )  # fmt: skip
     p.add_argument(
-        "--num-cpus", type=_int_at_least(1), default=None, metavar="N",
+        "--num-cpus", type=int_at_least(1), default=None, metavar="N",
         help="CPUs of the local Ray instance (default: all of this machine's)",
     )  # fmt: skip
     p.add_argument(
@@ -69,7 +41,7 @@ def add_batch_command(sub: Any, positive_float: Any) -> None:
         help="CPUs reserved for each input's task (default 1)",
     )  # fmt: skip
     p.add_argument(
-        "--retries", type=_int_at_least(0), default=2, metavar="N",
+        "--retries", type=int_at_least(0), default=2, metavar="N",
         help="attempts after a failed one, per input (default 2)",
     )  # fmt: skip
     p.add_argument(
@@ -79,15 +51,15 @@ def add_batch_command(sub: Any, positive_float: Any) -> None:
         "own, once), or all with --num-gpus-per-model",
     )  # fmt: skip
     p.add_argument(
-        "--num-gpus-per-model", type=_non_negative, default=0.0, metavar="G",
+        "--num-gpus-per-model", type=non_negative_float, default=0.0, metavar="G",
         help="GPUs per shared model actor (default 0: CPU); > 0 runs the models on CUDA",
     )  # fmt: skip
     p.add_argument(
-        "--model-actors", type=_int_at_least(1), default=1, metavar="K",
+        "--model-actors", type=int_at_least(1), default=1, metavar="K",
         help="actors per shared model (default 1)",
     )  # fmt: skip
     p.add_argument(
-        "--model-cpus", type=_non_negative, default=0.0, metavar="C",
+        "--model-cpus", type=non_negative_float, default=0.0, metavar="C",
         help="CPUs reserved per model actor (default 0: shares the inputs' CPUs)",
     )  # fmt: skip
     p.add_argument(
@@ -95,7 +67,7 @@ def add_batch_command(sub: Any, positive_float: Any) -> None:
         help="object store size of the local Ray instance (default Ray's)",
     )  # fmt: skip
     p.add_argument(
-        "--set", dest="params", type=_set_arg, action="append", default=[],
+        "--set", dest="params", type=name_value, action="append", default=[],
         metavar="NAME=VALUE", help="a graph file parameter (repeatable)",
     )  # fmt: skip
     p.add_argument("--no-link", action="store_true", help="do not link speakers across inputs")

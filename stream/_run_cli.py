@@ -7,16 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._cli_types import name_value
 from ._stats import RunStats
 
 __all__ = ["add_run_commands"]
-
-
-def _set_arg(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
 
 
 def _add_view_options(p: argparse.ArgumentParser, non_negative_float: Any) -> None:
@@ -46,7 +40,7 @@ def add_run_commands(sub: Any, non_negative_float: Any) -> None:
     p.add_argument("graph", metavar="GRAPH.toml", nargs="?", help="the graph file")
     p.add_argument(
         "--set",
-        type=_set_arg,
+        type=name_value,
         action="append",
         default=[],
         metavar="NAME=VALUE",

@@ -20,6 +20,8 @@ from typing import Any
 
 import anyio
 
+from ._cli_types import non_negative_float as _non_negative_float
+from ._cli_types import positive_float as _positive_float
 from ._dynamics_args import add_dynamics_options, dynamics_settings
 from ._exceptions import GraphFileError, MediaStreamError, ParameterError
 from ._graph import Graph
@@ -27,26 +29,6 @@ from ._items import Event
 from ._stats import RunStats
 
 __all__ = ["main"]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 class _Throttle:

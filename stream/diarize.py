@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._cli_types import int_at_least
 from ._graph import Graph
 
 if TYPE_CHECKING:
@@ -107,17 +108,7 @@ def _enrol_arg(text: str) -> tuple[str, str]:
     return name, clip
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an int >= 1 (a bad value exits 2 with usage, before models load)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+_positive_int = int_at_least(1)  # a bad value exits 2 with usage, before models load
 
 
 def add_diarize_command(sub: Any, positive_float: Any) -> None:
