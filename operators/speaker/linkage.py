@@ -114,6 +114,14 @@ def _average_linkage(
         iw[a] = 1.0 / w[a]
         active[prev] = False
         parent[prev] = a
+    return cluster_labels(parent)
+
+
+@njit(cache=True, nogil=True)
+def cluster_labels(parent: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:  # pragma: no cover
+    """Cluster numbers 0, 1, ... in order of first entry, from merge parents (each
+    entry points at the entry it merged into; roots point at themselves)."""
+    n = parent.shape[0]
     out = np.full(n, -1, np.int64)
     k = 0
     for i in range(n):

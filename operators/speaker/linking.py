@@ -41,6 +41,8 @@ from numba import njit
 
 from stream import ParameterError
 
+from .linkage import cluster_labels
+
 __all__ = ["LINK_DISTANCE", "LinkedSpeakers", "SpeakerProfile", "link_speakers"]
 
 # Default cut (mean cosine distance between clusters of per-stream centroids) per
@@ -164,17 +166,7 @@ def _constrained_average_linkage(
                     best[k] = a
                     best_sim[k] = s
         best[a], best_sim[a] = _row_best(a, g, w, c, active)
-    out = np.full(n, -1, np.int64)
-    k = 0
-    for i in range(n):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        if out[r] < 0:
-            out[r] = k
-            k += 1
-        out[i] = out[r]
-    return out
+    return cluster_labels(parent)
 
 
 def _check(streams: Sequence[Sequence[SpeakerProfile]]) -> int:
