@@ -130,7 +130,7 @@ class _Lines:
             last: tuple[str, ...] | None = None
             stripped = self._strip_strings(line)
             for m in self._KEY.finditer(stripped):
-                opened = line.count("{", pos, m.start(1)) - line.count("}", pos, m.start(1))
+                opened = stripped.count("{", pos, m.start(1)) - stripped.count("}", pos, m.start(1))
                 pos = m.start(1)
                 if opened > 0 and last is not None:
                     depth.append(len(stack))
