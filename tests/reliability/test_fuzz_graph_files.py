@@ -4,7 +4,9 @@ A valid graph file is mutated (characters deleted, inserted or replaced, lines
 dropped, duplicated or swapped, values replaced by hostile ones); loading it either
 builds a graph or raises :class:`~stream.GraphFileError` whose message starts with
 ``file:line`` (or ``file:`` when no line applies) and whose line, when given, exists in
-the text. No other exception escapes, and nothing is written outside the output folder.
+the text (or :class:`~stream.MediaOpenError` naming the input, when the mutation broke
+the input's path). No other exception escapes, and nothing is written outside the
+output folder.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream import GraphFileError, load_graph
+from stream import GraphFileError, MediaOpenError, load_graph
 from stream.synth import write_media
 
 GRAPH = """\
@@ -117,6 +119,8 @@ def test_mutated_graph_files_raise_only_graph_file_errors(
     before = set(tmp_path.iterdir())
     try:
         gf = load_graph(text=text, params={"input": os.fspath(wav)}, out_dir=out)
+    except MediaOpenError as exc:  # a mutated input path: the input, not the file, is bad
+        assert "cannot open" in str(exc) and "Traceback" not in str(exc)
     except GraphFileError as exc:
         message = str(exc)
         m = re.match(r"<graph>:(\d+)(?::\d+)?: ", message)
