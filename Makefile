@@ -1,7 +1,7 @@
 # mediastream: the two commands of the README, and what they need.
 #
 #   make demo   set up (if needed) and run the demo graph on its embedded default input
-#   make test   set up (if needed) and run the whole test suite
+#   make test   set up (if needed), check lint, types and layers, run the whole test suite
 #
 # Set-up: system packages via apt-get when run as root (otherwise the exact command
 # to run is printed), a virtual environment in .venv, torch from pip's configured
@@ -17,12 +17,13 @@ SYSTEM_PACKAGES ?= libportaudio2 jackd2
 TORCH_PINS ?= torch==2.14.1 "torchaudio==2.11.*" "torchcodec==0.17.*"
 STAMP := $(VENV)/.mediastream-setup
 
-.PHONY: demo test setup system-packages speech-synth-packages lint typecheck bench clean
+.PHONY: demo test setup system-packages speech-synth-packages lint lint-run bench clean
 
 demo: setup
 	$(VENV)/bin/mediastream demo
 
 test: setup
+	@$(MAKE) --no-print-directory lint-run
 	$(PY) -m pytest -q
 
 setup: $(STAMP)
@@ -94,15 +95,22 @@ speech-synth-packages:
 	  fi; \
 	fi
 
+# ruff, mypy --strict, and the layers (import-linter contracts in pyproject.toml):
+# stream imports no operators/sinks/mediastream; operators and sinks import no mediastream.
 lint: setup
+	@$(MAKE) --no-print-directory lint-run
+
+lint-run:
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 # Benchmarks measure side by side against peers (pedalboard, dtaidistance, librosa):
 # they come from the `bench` extra, installed here only.
 bench: setup
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) bench/run.py --all
+	$(PY) bench/doc_tables.py
 
 clean:
 	rm -rf $(VENV) mediastream-out .pytest_cache .mypy_cache .ruff_cache .hypothesis

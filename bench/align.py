@@ -13,7 +13,7 @@ Variants, alternated within every repetition:
     the limit: the same two ``FileSource`` s (grey, shrunk in FFmpeg to the working
     size) as the aligner, each into a sink that only counts. Timed: ``graph.run()``.
 ``align``
-    the full pipeline of ``mediastream align`` (:func:`stream.align.build_align_graph`:
+    the full pipeline of ``mediastream align`` (:func:`mediastream.align.build_align_graph`:
     registration, fingerprints, windowed online DTW) into a memory sink. Timed the same.
 
 DTW cost per cell (same process, after the runs above):
@@ -57,12 +57,12 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # for the pair generator shared with the tests
     sys.path.insert(0, str(_ROOT))
 
+from mediastream.align import AlignSetup, align_setup, build_align_graph  # noqa: E402
 from operators.video import OnlineSubsequenceDTW, hamming_matrix  # noqa: E402
 from operators.video.fingerprint import FrameFingerprinter  # noqa: E402
 from operators.video.offline_dtw import dtw_on_band, step_weights  # noqa: E402
 from sinks import MemorySink  # noqa: E402
 from stream import Graph, Item, Sink  # noqa: E402
-from stream.align import AlignSetup, align_setup, build_align_graph  # noqa: E402
 from stream.sources.file import FileSource, VideoFormat  # noqa: E402
 from tests.operators.video.pairs import PairSpec, write_pair  # noqa: E402
 

@@ -53,38 +53,8 @@ from typing import Any
 
 from harness import Options, Prepared, register
 
-DYNAMICS_GRAPH = """\
-[params]
-input = "in.wav"
-
-[nodes.media]
-type = "file"
-path = "${input}"
-audio = { chunk_frames = 4096 }
-video = false
-
-[nodes.comp]
-type = "compressor"
-input = "media.audio"
-threshold_db = -30
-ratio = 4
-meter_interval_ms = 100
-
-[nodes.limit]
-type = "limiter"
-input = "comp.audio"
-ceiling_db = -1
-
-[nodes.out]
-type = "audio_file"
-input = "limit"
-path = "processed.flac"
-
-[nodes.meters]
-type = "jsonl"
-input = "comp.events"
-path = "meters.jsonl"
-"""
+# The example graph file the batch tests use too.
+DYNAMICS_GRAPH = (Path(__file__).resolve().parents[1] / "examples/dynamics.toml").read_text()
 
 DIARIZE_GRAPH = """\
 [params]
@@ -164,7 +134,7 @@ def _variant(
     media_s: float,
     workers: Callable[[], set[int]] | None,
 ) -> dict[str, float]:
-    from stream.batch import run_batch
+    from mediastream.batch import run_batch
 
     out = root / name
     shutil.rmtree(out, ignore_errors=True)
@@ -228,8 +198,8 @@ def _rotate(names: list[str], k: int) -> list[str]:
     "files per minute: N generated files through a dynamics graph, sequential vs Ray (2 CPUs)",
 )
 def prepare(options: Options) -> Prepared:
-    from stream.batch import BatchSettings
-    from stream.synth import write_media
+    from mediastream.batch import BatchSettings
+    from mediastream.synth import write_media
 
     n, seconds = (4, 4.0) if options.quick else (8, options.seconds or 60.0)
     root = Path(tempfile.mkdtemp(prefix="bench-batch-"))
@@ -265,7 +235,7 @@ def prepare(options: Options) -> Prepared:
         params={
             "files": n,
             "seconds_per_file": seconds,
-            "format": "WAV, 48 kHz stereo 16-bit (stream.synth.write_media)",
+            "format": "WAV, 48 kHz stereo 16-bit (mediastream.synth.write_media)",
             "graph": DYNAMICS_GRAPH,
             "ray_cpus": CPUS,
             "object_store_mb": 200,
@@ -284,7 +254,7 @@ def prepare_diarize(options: Options) -> Prepared:
 
     import numpy as np
 
-    from stream.batch import BatchSettings
+    from mediastream.batch import BatchSettings
     from tests.operators.speaker import synth_speech
 
     if not synth_speech.available():

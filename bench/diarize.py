@@ -77,11 +77,11 @@ def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
 def prepare(options: Options) -> Prepared:
     import torch
 
+    from mediastream.diarize import DiarizeSettings
     from operators.speaker import OnlineDiarizer
     from operators.speaker.offline import diarize_offline
     from sinks import MemorySink
     from stream import AudioChunk, AudioFormat, FileSource, Graph
-    from stream.diarize import DiarizeSettings
     from tests.operators.speaker.support import (
         RATE,
         campplus,

@@ -3,7 +3,7 @@
 ``dynamics_vs_pedalboard``
     Our ``Compressor`` and ``Limiter`` against ``pedalboard.Compressor`` and
     ``pedalboard.Limiter`` (JUCE's), on the same 60 s of 48 kHz stereo float32 audio
-    (``stream.synth`` speech-like bursts, times 2 so that peaks reach +5 dBFS and both
+    (``mediastream.synth`` speech-like bursts, times 2 so that peaks reach +5 dBFS and both
     stages work), whole buffer and in 512-frame streaming (pedalboard:
     ``process(chunk, reset=False)``; ours: ``process(AudioChunk)`` per chunk, then
     ``flush()``). Also our ``EnvelopeFollower`` alone, and our compressor's Numba
@@ -36,11 +36,11 @@ import numpy as np
 import numpy.typing as npt
 from harness import Options, Prepared, register
 
+from mediastream.synth import synth_audio
 from operators import Compressor, EnvelopeFollower, Limiter
 from operators.dynamics.compressor import _compress_plain
 from operators.dynamics.limiter import _limit
 from stream import ArraySource, AudioChunk, AudioSpec, Graph, Item, Operator, Sink
-from stream.synth import synth_audio
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
@@ -192,7 +192,7 @@ def prepare_vs_pedalboard(options: Options) -> Prepared:
             "sample_rate": SAMPLE_RATE,
             "channels": CHANNELS,
             "stream_frames": STREAM_FRAMES,
-            "signal": f"stream.synth.synth_audio x {GAIN} (peaks about +5 dBFS)",
+            "signal": f"mediastream.synth.synth_audio x {GAIN} (peaks about +5 dBFS)",
             "compressor": COMPRESSOR | {"knee_db": 6.0, "pedalboard_knee": "none (hard)"},
             "limiter": LIMITER
             | {"lookahead_ms": 5.0, "pedalboard": "threshold_db=-1, release_ms=50"},

@@ -34,7 +34,7 @@ peak RSS (VmHWM). Pipelines and inputs:
   per frame over both files); Matroska's demuxer holds a keyframe index only (1 884
   and 1 892 KiB). ``align`` is what an MP4 user gets; ``align_mkv`` isolates the
   pipeline's own memory from the container's index.
-* ``dynamics``: FileSource -> dynamics chain -> FLAC; input: ``stream.synth``
+* ``dynamics``: FileSource -> dynamics chain -> FLAC; input: ``mediastream.synth``
   speech-like audio, 8 kHz mono WAV.
 
 Metrics: ``short_peak_rss_mb``, ``long_peak_rss_mb``, ``ratio_long_short`` (target
@@ -236,7 +236,7 @@ def _inputs(
     if pipeline.startswith("align"):
         assert clips is not None
         return _align_inputs(directory, clips, seconds, CONTAINERS[pipeline])
-    from stream.synth import write_media
+    from mediastream.synth import write_media
 
     src = directory / "in.wav"
     write_media(src, seconds, video=False, sample_rate=8000, channels=1)

@@ -1,10 +1,16 @@
-"""Operators: stateful, chunk-invariant processors (see ``stream.Operator``)."""
+"""Operators: stateful, chunk-invariant processors (see ``stream.Operator``).
+
+Exported here: the operators a user puts in a graph, the payloads of the events they
+emit, and the models the diarizer takes. Building blocks and internals (the DTW band,
+registration, rolling windows, clustering strategies, the static gain curve) stay
+importable from their modules: ``operators.video.online_dtw``, ``operators.speaker``,
+``operators.dynamics``...
+"""
 
 from .dynamics import (
     Compressor,
     DynamicsReading,
     EnvelopeFollower,
-    GainComputer,
     Gate,
     Limiter,
 )
@@ -15,38 +21,28 @@ from .speaker import (
     EmbeddingModel,
     EnergyVAD,
     GE2EEmbedding,
-    IncrementalClustering,
-    LinkageClustering,
     OnlineDiarizer,
     PyannoteEmbedding,
-    RollingWindows,
     SegmentationModel,
     SileroVAD,
     SpeakerEmbedding,
     SpeakerTurn,
 )
 from .video import (
-    AlignBand,
     AlignPair,
     AlignRegistration,
-    DTWPair,
     Fingerprint,
     FrameFingerprint,
     FrameStats,
     FrameStatsReading,
-    OnlineSubsequenceDTW,
-    Registrar,
-    Registration,
     VideoAlign,
 )
 
 __all__ = [
-    "AlignBand",
     "AlignPair",
     "AlignRegistration",
     "CAMPPlusEmbedding",
     "Compressor",
-    "DTWPair",
     "DynamicsReading",
     "EmbeddingModel",
     "EnergyVAD",
@@ -57,19 +53,12 @@ __all__ = [
     "FrameStatsReading",
     "GE2EEmbedding",
     "Gain",
-    "GainComputer",
     "Gate",
-    "IncrementalClustering",
-    "LinkageClustering",
     "LevelMeter",
     "LevelReading",
     "Limiter",
     "OnlineDiarizer",
-    "OnlineSubsequenceDTW",
     "PyannoteEmbedding",
-    "Registrar",
-    "Registration",
-    "RollingWindows",
     "SegmentationModel",
     "SileroVAD",
     "SpeakerEmbedding",

@@ -5,7 +5,6 @@ from .csv import CsvSink
 from .device import DeviceSink
 from .jsonl import JsonLinesSink
 from .memory import MemorySink
-from .plot import PlotSink
 from .rttm import RttmSink
 from .video_file import VideoFileSink
 
@@ -15,7 +14,6 @@ __all__ = [
     "DeviceSink",
     "JsonLinesSink",
     "MemorySink",
-    "PlotSink",
     "RttmSink",
     "VideoFileSink",
 ]

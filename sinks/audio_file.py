@@ -56,7 +56,7 @@ from stream import (
     Sink,
     StreamSpec,
 )
-from stream.sources.probe import channel_layout
+from stream.sources import channel_layout
 
 __all__ = ["DEFAULT_CODECS", "AudioFileSink"]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from stream import EncodeError, Event, Item, ParameterError, Sink, StreamSpec
 
-from .jsonl import PathOrFile, _check_kinds, _kinds_filter, _TextOutput
+from ._text import PathOrFile, TextOutput, check_kinds, kinds_filter
 
 __all__ = ["CsvSink"]
 
@@ -97,8 +97,8 @@ class CsvSink(Sink):
         columns: Sequence[str] | None = None,
         kinds: Iterable[str] | None = None,
     ) -> None:
-        self._out = _TextOutput(path_or_file, "CsvSink")
-        self.kinds = _kinds_filter(kinds, "CsvSink")
+        self._out = TextOutput(path_or_file, "CsvSink")
+        self.kinds = kinds_filter(kinds, "CsvSink")
         self.columns: tuple[str, ...] | None = None
         if columns is not None:
             if isinstance(columns, str):
@@ -126,7 +126,7 @@ class CsvSink(Sink):
 
     def configure(self, inputs: Mapping[str, StreamSpec]) -> None:
         """Accept events; reject a ``kinds`` filter that matches none of the input's kinds."""
-        _check_kinds("CsvSink", self.kinds, inputs)
+        check_kinds("CsvSink", self.kinds, inputs)
 
     def open(self) -> None:
         """Open (or create) the output; with ``columns`` given, write the header now."""

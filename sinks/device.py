@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
-from stream._device import (
+from stream.devices import (
     DeviceInfo,
     DeviceRef,
     Latency,
@@ -19,7 +19,7 @@ from stream._device import (
     portaudio_calls,
     report_close,
 )
-from stream._handoff import Playback, PlaybackSink
+from stream.handoff import Playback, PlaybackSink
 
 __all__ = ["DeviceSink"]
 

@@ -29,7 +29,7 @@ from stream import (
     StreamSpec,
 )
 
-from .jsonl import PathOrFile, _TextOutput
+from ._text import PathOrFile, TextOutput
 
 __all__ = ["RttmSink"]
 
@@ -92,7 +92,7 @@ class RttmSink(Sink):
             self.uri = _field(uri, "uri")
         except ValueError as exc:
             raise ParameterError(str(exc)) from None
-        self._out = _TextOutput(path_or_file, "RttmSink")
+        self._out = TextOutput(path_or_file, "RttmSink")
         self.use_names = bool(use_names)
         self.turns_written = 0
 

@@ -7,7 +7,6 @@ from ._exceptions import (
     DecodeError,
     EncodeError,
     GraphError,
-    GraphFileError,
     IncompatibleInputError,
     MediaError,
     MediaOpenError,
@@ -32,7 +31,7 @@ from ._items import (
 from ._nodes import Operator, Sink, Source
 from ._specs import AudioSpec, EventSpec, StreamSpec, VideoSpec
 from ._stats import NodeStats, RunStats
-from .graphfile import GraphFile, load_graph
+from .nodetype import NodeType, NodeValueError
 from .sources import (
     ArraySource,
     AudioFormat,
@@ -45,6 +44,7 @@ from .sources import (
     StreamInfo,
     VideoFormat,
     XrunInfo,
+    channel_layout,
     list_devices,
     probe,
 )
@@ -70,8 +70,6 @@ __all__ = [
     "FileSource",
     "Graph",
     "GraphError",
-    "GraphFile",
-    "GraphFileError",
     "IncompatibleInputError",
     "Item",
     "LiveStats",
@@ -81,6 +79,8 @@ __all__ = [
     "MediaStreamError",
     "NodeError",
     "NodeRef",
+    "NodeType",
+    "NodeValueError",
     "NodeStats",
     "Operator",
     "ParameterError",
@@ -95,10 +95,10 @@ __all__ = [
     "VideoFrame",
     "VideoSpec",
     "XrunInfo",
+    "channel_layout",
     "describe_position",
     "item_end_time",
     "item_time",
     "list_devices",
-    "load_graph",
     "probe",
 ]

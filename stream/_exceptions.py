@@ -4,9 +4,7 @@
 
     MediaStreamError
     ├── GraphError (also ValueError)          the graph is malformed (build time)
-    │   ├── StreamMismatchError               two connected nodes disagree on a spec
-    │   └── GraphFileError                    a graph file is malformed; names the
-    │                                         file, line and key
+    │   └── StreamMismatchError               two connected nodes disagree on a spec
     ├── ParameterError (also ValueError)      a bad operator/source/sink parameter
     ├── IncompatibleInputError (also ValueError)  raised by a node's configure()
     ├── MediaError                            reading or writing media failed
@@ -20,13 +18,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = [
     "DecodeError",
     "EncodeError",
     "GraphError",
-    "GraphFileError",
     "IncompatibleInputError",
     "MediaError",
     "MediaOpenError",
@@ -50,33 +45,6 @@ class StreamMismatchError(GraphError):
 
     The message names both nodes.
     """
-
-
-class GraphFileError(GraphError):
-    """A graph file (TOML) is malformed or describes a graph that does not build.
-
-    The message starts with ``file:line: key:``.
-
-    Attributes:
-        path: the file (``"<graph>"`` for text).
-        line: 1-based line number, when known.
-        key: the dotted key (``"nodes.comp.ratio"``), when one is at fault.
-    """
-
-    def __init__(self, message: str, *, path: str, line: int | None, key: str | None) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line = line
-        self.key = key
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _graph_file_error, (str(self), self.path, self.line, self.key)
-
-
-def _graph_file_error(
-    message: str, path: str, line: int | None, key: str | None
-) -> GraphFileError:
-    return GraphFileError(message, path=path, line=line, key=key)
 
 
 class ParameterError(MediaStreamError, ValueError):

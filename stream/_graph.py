@@ -6,7 +6,7 @@ import itertools
 import math
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
 from typing import Any, Literal
@@ -17,13 +17,13 @@ from anyio.abc import TaskGroup
 from ._exceptions import GraphError, IncompatibleInputError, ParameterError, StreamMismatchError
 from ._items import Event
 from ._nodes import Operator, Sink, Source
+from ._plan import Edge, Node, NodeEntry, Plan, Role, RunSettings
+from ._runtime import EventTap, execute
 from ._specs import AudioSpec, EventSpec, StreamSpec, VideoSpec
 from ._stats import RunStats
 
 __all__ = ["EventStream", "Graph", "NodeRef", "PortRef"]
 
-Role = Literal["source", "operator", "sink"]
-Node = Source | Operator | Sink
 ProgressCallback = Callable[[RunStats], None]
 
 
@@ -48,40 +48,6 @@ class NodeRef:
     def name(self) -> str:
         """The node's name in the graph."""
         return self.node
-
-
-@dataclass
-class NodeEntry:
-    """A node and its role."""
-
-    name: str
-    obj: Node
-    role: Role
-
-
-@dataclass
-class Edge:
-    """An edge from ``src``'s output ``src_port`` to ``dst``'s input ``dst_port``."""
-
-    src: str
-    src_port: str | None
-    dst: str
-    dst_port: str
-    buffer_size: int
-
-
-@dataclass
-class Plan:
-    """A validated graph, ready to run."""
-
-    nodes: dict[str, NodeEntry]
-    order: list[str]
-    edges: list[Edge]
-    out_specs: dict[str, dict[str, StreamSpec]]
-    latency: dict[str, Fraction]
-    path_latency: dict[str, Fraction]
-    needs_bounds: set[str]
-    unordered: set[str] = field(default_factory=set)
 
 
 def _default_name(obj: object, taken: Mapping[str, object]) -> str:
@@ -416,6 +382,10 @@ class Graph:
         return {n: float(v) for n, v in plan.path_latency.items()}
 
     # -- running ----------------------------------------------------------------------
+    def _settings(self) -> RunSettings:
+        """The run settings as they stand now: ``buffer_size``, ``max_skew``, ``max_batch``."""
+        return RunSettings(self.buffer_size, self.max_skew, self.max_batch)
+
     async def run(
         self, *, progress: ProgressCallback | None = None, progress_interval: float = 0.25
     ) -> RunStats:
@@ -426,10 +396,10 @@ class Graph:
         files) and a :class:`~stream.NodeError` naming the node and stream time is
         raised, with the original exception as ``__cause__``.
         """
-        from ._runtime import execute
-
         plan = self.validate()
-        stats = await execute(plan, self, progress=progress, progress_interval=progress_interval)
+        stats = await execute(
+            plan, self._settings(), progress=progress, progress_interval=progress_interval
+        )
         self.last_stats = stats
         return stats
 
@@ -514,8 +484,6 @@ class EventStream:
         ]
 
     async def __aenter__(self) -> EventStream:
-        from ._runtime import EventTap, execute
-
         feeders = self._feeders()
         if not feeders:
             raise GraphError("no node in the graph produces events")
@@ -528,7 +496,7 @@ class EventStream:
             try:
                 self.stats = await execute(
                     plan,
-                    self._graph,
+                    self._graph._settings(),
                     progress=self._progress,
                     progress_interval=self._progress_interval,
                 )

@@ -39,8 +39,14 @@ class Operator(abc.ABC):
       whole: state that crosses a chunk boundary is carried in the operator.
     * No async, no threads, no I/O inside.
 
+    Attributes:
+        input_ports: names of the input ports (default one port, ``"in"``). A class
+            declares its ports here; an instance whose ports depend on its parameters
+            (a compressor with a sidechain input) assigns its own tuple in
+            ``__init__``. The graph (connecting, validating) and the runtime read the
+            instance's value: it must not change once the node is in a graph.
+
     Class attributes:
-        input_ports: names of the input ports (default one port, ``"in"``).
         accepts: item kinds accepted on the inputs (``"audio"``, ``"video"``,
             ``"events"``); used to pick a port on a multi-output upstream.
         heavy: when True the runtime calls ``process`` in a worker thread, handing
@@ -49,7 +55,7 @@ class Operator(abc.ABC):
             those items in one ``process_many`` call.
     """
 
-    input_ports: ClassVar[tuple[str, ...]] = ("in",)
+    input_ports: tuple[str, ...] = ("in",)
     accepts: ClassVar[frozenset[str]] = frozenset({"audio", "video", "events"})
     heavy: ClassVar[bool] = False
 

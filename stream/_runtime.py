@@ -30,7 +30,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -52,10 +52,8 @@ from ._items import (
 )
 from ._merge import MergeInput, Merger
 from ._nodes import Operator, Sink, Source
+from ._plan import Plan, RunSettings
 from ._stats import NodeStats, RunStats
-
-if TYPE_CHECKING:
-    from ._graph import Graph, Plan
 
 __all__ = ["EventTap", "execute"]
 
@@ -826,12 +824,16 @@ class _StallWatch:
 
 async def execute(
     plan: Plan,
-    graph: Graph,
+    settings: RunSettings,
     *,
     progress: Callable[[RunStats], None] | None = None,
     progress_interval: float = 0.25,
 ) -> RunStats:
-    """Run ``plan`` to completion and return its statistics (see module docs)."""
+    """Run ``plan`` to completion under ``settings`` and return its statistics.
+
+    ``progress`` (default None) is called every ``progress_interval`` seconds (default
+    0.25 s) with a snapshot, and once more with the result. See the module docs.
+    """
     ctx = _Context()
     inputs: dict[str, list[MergeInput]] = {n: [] for n in plan.order}
     outputs: dict[str, dict[str, SendList]] = {
@@ -865,9 +867,9 @@ async def execute(
             outputs[name],
             ordered=name not in plan.unordered,
             needs_bounds=name in plan.needs_bounds,
-            capacity=graph.buffer_size,
-            max_skew=_join_skew(plan, name, graph.max_skew),
-            max_batch=graph.max_batch,
+            capacity=settings.buffer_size,
+            max_skew=_join_skew(plan, name, settings.max_skew),
+            max_batch=settings.max_batch,
         )
 
     t_start = time.perf_counter()

@@ -57,11 +57,6 @@ class NodeStats:
         return self.media_s / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
-    def process_realtime_factor(self) -> float:
-        """Media seconds per second of this node's own processing time."""
-        return self.media_s / self.process_s if self.process_s > 0 else float("inf")
-
-    @property
     def process_us_per_item(self) -> float:
         """Mean processing time per consumed (or, for sources, produced) item, in us."""
         n = self.items_in if self.role != "source" else self.items_out

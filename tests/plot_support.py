@@ -1,4 +1,4 @@
-"""Event streams and PNG checks shared by the picture tests (stream.plot, PlotSink, CLI).
+"""Event streams and PNG checks shared by the picture tests (mediastream.plot, PlotSink, CLI).
 
 The events come from real graphs: a Gate -> Compressor -> Limiter chain metering
 synthetic speech, VideoAlign with band costs on a generated clip pair, and speaker
@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from mediastream.synth import synth_audio
 from operators.dynamics import Compressor, Gate, Limiter
 from operators.speaker import SpeakerTurn
 from operators.video import VideoAlign
 from sinks import MemorySink
 from stream import ArraySource, Event, EventSpec, Graph, VideoSpec
-from stream.synth import synth_audio
 
 from .operators.video.pairs import PairSpec, generate, video_frames
 

@@ -285,9 +285,8 @@ class Compressor(DynamicsOperator):
         self.detector = detector
         self.link = bool(link)
         self.sidechain = bool(sidechain)
-        if self.sidechain:
-            # Per instance: this compressor has a second input.
-            self.__dict__["input_ports"] = ("in", "sidechain")
+        # Per instance: with a sidechain this compressor has a second input.
+        self.input_ports = ("in", "sidechain") if self.sidechain else ("in",)
         super().__init__(meter_interval_ms)
         self._plain = self._meter is None and not self.sidechain  # process()'s fast path
         self._sc_channels = 0

@@ -1,12 +1,13 @@
 """Sources: where items come from."""
 
-from .._device import DeviceInfo, list_devices
-from .._handoff import XrunInfo
+from ..devices import DeviceInfo, list_devices
+from ..handoff import XrunInfo
+from ._live import LiveStats
 from .array import ArraySource
-from .device import DeviceSource, LiveStats
+from .device import DeviceSource
 from .duplex import DuplexDevice
 from .file import AudioFormat, FileSource, VideoFormat
-from .probe import MediaInfo, StreamInfo, probe
+from .probe import MediaInfo, StreamInfo, channel_layout, probe
 
 __all__ = [
     "ArraySource",
@@ -20,6 +21,7 @@ __all__ = [
     "StreamInfo",
     "VideoFormat",
     "XrunInfo",
+    "channel_layout",
     "list_devices",
     "probe",
 ]

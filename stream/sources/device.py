@@ -1,7 +1,7 @@
 """Live audio input: DeviceSource, a PortAudio input stream.
 
 The PortAudio callback never waits: it copies each block into a bounded hand-off
-queue (see :mod:`stream._device`). When the graph falls behind and the queue is full,
+queue (see :mod:`stream.handoff`). When the graph falls behind and the queue is full,
 the oldest block is dropped and counted (an overrun). Dropped audio is replaced by
 silence of the same length, so frame indices stay contiguous and keep following the
 device clock (a file written from a live input has the length of the time that
@@ -16,14 +16,17 @@ import math
 import threading
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from .._device import (
+from .._exceptions import MediaError, ParameterError
+from .._items import AudioChunk, Event, Item
+from .._nodes import Source
+from .._specs import AudioSpec, EventSpec, StreamSpec
+from ..devices import (
     DeviceInfo,
     DeviceRef,
     Latency,
@@ -36,60 +39,10 @@ from .._device import (
     portaudio_calls,
     stopped_reason,
 )
-from .._exceptions import MediaError, ParameterError
-from .._handoff import STALL_S, Capture, XrunInfo, wait_event
-from .._items import AudioChunk, Event, Item
-from .._nodes import Source
-from .._specs import AudioSpec, EventSpec, StreamSpec
+from ..handoff import STALL_S, Capture, XrunInfo, wait_event
+from ._live import LiveStats, OverrunPolicy, SharedStream
 
-if TYPE_CHECKING:
-    from .duplex import DuplexDevice
-
-__all__ = ["DeviceSource", "LiveStats", "OverrunPolicy"]
-
-OverrunPolicy = Literal["drop_oldest", "fail"]
-
-
-@dataclass(frozen=True)
-class LiveStats:
-    """Counters of a live device, read while it runs or after.
-
-    Attributes:
-        sample_rate: Hz.
-        overruns: input blocks dropped because the graph fell behind (hand-off full).
-        input_overflows: input overflows reported by PortAudio (driver-side loss; on
-            JACK, PortAudio reports every JACK xrun this way, audio lost or not).
-        dropped_frames: input frames replaced by silence.
-        underruns: output buffers padded with silence because the graph was late.
-        underrun_frames: frames of silence played for that.
-        skipped_frames: processed frames a DuplexDevice skipped to bring the latency
-            back down after the graph fell behind (more than half its output queue
-            waiting): it plays the newest audio rather than a backlog.
-        round_trip_s: latest measured round trip (DuplexDevice): from the capture of
-            an input frame (ADC) to the moment its processed version reaches the DAC,
-            processing, queues and the chain's lookahead included; None until measured.
-        round_trip_min_s, round_trip_max_s: extremes over the run.
-        device_latency_s: (input, output) latency PortAudio reports for the stream.
-    """
-
-    sample_rate: int
-    overruns: int = 0
-    input_overflows: int = 0
-    dropped_frames: int = 0
-    underruns: int = 0
-    underrun_frames: int = 0
-    skipped_frames: int = 0
-    round_trip_s: float | None = None
-    round_trip_min_s: float | None = None
-    round_trip_max_s: float | None = None
-    device_latency_s: tuple[float, float] = (0.0, 0.0)
-
-    @property
-    def round_trip_frames(self) -> int | None:
-        """The latest round trip in frames."""
-        if self.round_trip_s is None:
-            return None
-        return round(self.round_trip_s * self.sample_rate)
+__all__ = ["DeviceSource"]
 
 
 def _check_source_params(
@@ -147,7 +100,7 @@ class DeviceSource(Source):
     delivering audio for 2 s fails the read with a :class:`~stream.MediaError`
     naming the device and the last frame; everything captured before reached the
     graph. A stream PortAudio cannot stop any more (its device is gone) is left open
-    rather than hanging the run (see :func:`stream._device.close_stream`).
+    rather than hanging the run (see :func:`stream.devices.close_stream`).
     """
 
     blocking = True  # open() (PortAudio can take a while) runs in a worker thread
@@ -164,7 +117,7 @@ class DeviceSource(Source):
         queue_blocks: int = 16,
         on_overrun: OverrunPolicy = "drop_oldest",
         duration: float | None = None,
-        _duplex: DuplexDevice | None = None,
+        _duplex: SharedStream | None = None,
     ) -> None:
         who = "DeviceSource" if _duplex is None else "DuplexDevice"
         check_common(who, sample_rate, channels, blocksize, latency, queue_blocks)

@@ -6,7 +6,7 @@ import math
 import threading
 from typing import Any, Literal
 
-from .._device import (
+from ..devices import (
     DeviceInfo,
     DeviceRef,
     Latency,
@@ -20,8 +20,9 @@ from .._device import (
     portaudio_calls,
     report_close,
 )
-from .._handoff import Playback, PlaybackSink
-from .device import DeviceSource, LiveStats, OverrunPolicy
+from ..handoff import Playback, PlaybackSink
+from ._live import LiveStats, OverrunPolicy
+from .device import DeviceSource
 
 __all__ = ["DuplexDevice"]
 
@@ -193,7 +194,7 @@ class DuplexDevice:
         """Release one half; close the stream with the last (or at once on ``abort``).
 
         Returns why the stream was left open, if it was (its device is gone or stopped
-        responding: see :func:`stream._device.close_stream`), else None.
+        responding: see :func:`stream.devices.close_stream`), else None.
         """
         with self._lock:
             self._halves.discard(half)

@@ -645,14 +645,14 @@ class FileSource(Source):
                 ) from exc
             for frame in frames:
                 for item in pipe.feed(frame):
-                    self._position = _describe(item)
+                    self._position = describe_position(item)
                     yield pipe.port, item
             if all(p.done for p in pipes.values()):
                 break
         for pipe in pipes.values():
             if isinstance(pipe, _AudioPipe):
                 for item in pipe.feed(None):
-                    self._position = _describe(item)
+                    self._position = describe_position(item)
                     yield pipe.port, item
         self._check_complete(pipes)
 
@@ -741,7 +741,3 @@ def _wav_declared_s(path: str) -> float | None:
             return float(size) / float(byte_rate)
         pos += 8 + size + (size & 1)
     return None
-
-
-def _describe(item: Item) -> str:
-    return describe_position(item)

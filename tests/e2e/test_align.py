@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.align import AlignSummary, align_setup, build_align_graph
+from mediastream.align import AlignSummary, align_setup, build_align_graph
 from tests.operators.video.pairs import PairSpec, generate, write_pair
 
 BIN = Path(sys.executable).with_name("mediastream")
@@ -119,7 +119,7 @@ def test_summary_counts_and_bad_input(tmp_path: Path) -> None:
     assert summary.frames_aligned == len(gt) and summary.first_bg == gt[0]
     assert summary.mean_cost < 0.1 and "frames aligned: 24" in summary.describe()
     wav = tmp_path / "a.wav"
-    from stream.synth import write_media
+    from mediastream.synth import write_media
 
     write_media(wav, 0.5, video=False)
     res = run("align", str(wav), str(bg))

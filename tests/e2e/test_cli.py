@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.synth import write_media
+from mediastream.synth import write_media
 
 BIN = Path(sys.executable).with_name("mediastream")
 

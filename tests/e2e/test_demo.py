@@ -17,8 +17,8 @@ import av
 import numpy as np
 import pytest
 
-from sinks.plot import DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX
-from stream.demo import ensure_demo_inputs
+from mediastream.demo import ensure_demo_inputs
+from mediastream.plot import DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX
 
 BIN = Path(sys.executable).with_name("mediastream")
 

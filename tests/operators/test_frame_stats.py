@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mediastream.synth import synth_frame
 from operators import FrameStats
 from stream import ParameterError, VideoFrame
-from stream.synth import synth_frame
 
 
 def _frames(n: int, w: int = 64, h: int = 36) -> list[VideoFrame]:

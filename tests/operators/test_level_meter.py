@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mediastream.synth import synth_audio
 from operators import LevelMeter, LevelReading
 from sinks import MemorySink
 from stream import (
@@ -21,7 +22,6 @@ from stream import (
     ParameterError,
     StreamMismatchError,
 )
-from stream.synth import synth_audio
 from tests.chunking import chunk_audio, cut_points
 
 RATE = 48000

@@ -83,7 +83,7 @@ def run_dynamics(src: str, out: str, slow_ms: float) -> int:
 
 
 def run_align(fg: str, bg: str, pairs: str) -> int:
-    from stream.align import align_setup, build_align_graph
+    from mediastream.align import align_setup, build_align_graph
 
     graph = build_align_graph(align_setup(fg, bg), pairs_path=pairs)
     graph.run_sync()
@@ -94,7 +94,7 @@ def run_align(fg: str, bg: str, pairs: str) -> int:
 def run_diarize(src: str, rttm: str, mode: str, model: str, chunk_frames: int) -> int:
     """``mediastream diarize SRC --rttm RTTM --mode MODE --model MODEL --threads 1
     --chunk-frames CHUNK_FRAMES``."""
-    from stream.diarize import DiarizeSettings, build_diarize_graph
+    from mediastream.diarize import DiarizeSettings, build_diarize_graph
 
     settings = DiarizeSettings(
         mode=MODES[mode], model=model, threads=1, chunk_frames=chunk_frames

@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from mediastream.cli import main
+from mediastream.synth import synth_frame, write_media
 from operators import FrameStats, Gain, LevelMeter
 from operators.dynamics import (
     Compressor,
@@ -47,8 +49,6 @@ from stream import (
     VideoFormat,
     VideoFrame,
 )
-from stream.cli import main
-from stream.synth import synth_frame, write_media
 
 RATE = 48000
 LOOKAHEAD = 240  # the limiter's default 5 ms at 48 kHz: held back when a run fails

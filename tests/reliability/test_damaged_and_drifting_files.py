@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from mediastream.synth import write_media
 from operators import FrameStats, LevelMeter
 from sinks import MemorySink
 from stream import (
@@ -23,7 +24,6 @@ from stream import (
     ParameterError,
     VideoFormat,
 )
-from stream.synth import write_media
 
 
 def _corrupt_middle(src: Path, dst: Path, n_bytes: int = 3000) -> None:

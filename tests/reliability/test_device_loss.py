@@ -8,7 +8,7 @@ calls PortAudio's shutdown callback, which only marks the streams inactive (no f
 callback); stopping or closing such a stream then waits for the dead server's process
 thread (10 minutes), and terminating PortAudio fails an assertion and aborts the
 process. mediastream notices the inactive stream within 50 ms, leaves it open and
-skips PortAudio's exit handler (``stream._device.close_stream``).
+skips PortAudio's exit handler (``stream.devices.close_stream``).
 
 Each server here is started by the test and is never seen by this process's own
 PortAudio (terminating it after the kill would abort pytest), so the graph runs in a

@@ -25,10 +25,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from mediastream.synth import write_media
 from operators import LevelMeter
 from sinks import AudioFileSink, CsvSink, JsonLinesSink
 from stream import AudioFormat, FileSource, Graph, NodeError
-from stream.synth import write_media
 from tests.operators.video.pairs import PairSpec, write_pair
 from tests.stream.support import FailAt
 
@@ -302,7 +302,7 @@ def test_signal_during_align_closes_outputs(
 
 
 def test_sigterm_handler_is_restored_after_main(wav: Path, tmp_path: Path) -> None:
-    from stream.cli import main
+    from mediastream.cli import main
 
     before = signal.getsignal(signal.SIGTERM)
     assert main(["info", str(wav)]) == 0

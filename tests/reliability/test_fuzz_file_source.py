@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mediastream.synth import write_media
 from sinks import MemorySink
 from stream import FileSource, Graph, MediaStreamError, NodeError
-from stream.synth import write_media
 
 EXAMPLES = int(os.environ.get("MEDIASTREAM_FUZZ_EXAMPLES", "100"))
 TIME_LIMIT_S = 20.0  # one mutant; a healthy one takes a few ms

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import pytest
 
-from stream.synth import write_media
+from mediastream.synth import write_media
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen[str], timeout: fl
 
 def test_cli_ctrl_c_exits_130_with_valid_outputs(long_wav: Path, tmp_path: Path) -> None:
     jsonl, csv = tmp_path / "levels.jsonl", tmp_path / "levels.csv"
-    cmd = [sys.executable, "-m", "stream.cli", "meter", str(long_wav), "--jsonl", str(jsonl)]
+    cmd = [sys.executable, "-m", "mediastream.cli", "meter", str(long_wav), "--jsonl", str(jsonl)]
     cmd += ["--csv", str(csv), "--chunk-frames", "256", "--no-progress", "--quiet"]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -8,7 +8,7 @@ the dynamics pipeline runs on 1 h of 8 kHz mono audio (57.6 MB as float32 if it 
 held) against 6 min, the alignment pipeline on 60 s of 24 fps video against 6 s.
 Measured with the same script on 2 h inputs (2026-11-23, this 2-core machine;
 ``python -m tests.reliability.peak_rss dynamics IN.wav OUT.wav`` on 8 kHz mono WAVs
-written by ``stream.synth.write_media``): 2 h peaks at 193 640 KiB, 12 min at
+written by ``mediastream.synth.write_media``): 2 h peaks at 193 640 KiB, 12 min at
 192 788 KiB (+0.4 %), 37 s wall for the 2 h. Alignment (24 fps 320x180, fg from bg
 frame 30): 144 bg frames 232 444 KiB, 1440: 238 052, 2880: 242 744, 5760 (4 min):
 242 672 KiB: the allocator's arenas settle after ~2 min of video, then nothing grows
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.synth import write_media
+from mediastream.synth import write_media
 from tests.operators.video.pairs import PairSpec, write_pair
 from tests.reliability.peak_rss import write_speech_wav
 

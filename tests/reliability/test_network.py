@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mediastream.synth import write_media
 from operators import LevelMeter
 from sinks import JsonLinesSink
 from stream import FileSource, Graph, MediaOpenError, NodeError
-from stream.synth import write_media
 
 
 class Server:

@@ -15,8 +15,8 @@ from pathlib import Path
 import av
 import pytest
 
-from stream.cli import main
-from stream.synth import write_media
+from mediastream.cli import main
+from mediastream.synth import write_media
 from tests.operators.video.pairs import PairSpec, write_pair
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,12 +27,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from mediastream.cli import main
+from mediastream.synth import write_media
 from operators import LevelMeter
 from operators.dynamics import DynamicsSettings, build_dynamics_chain
 from sinks import AudioFileSink, JsonLinesSink
 from stream import AudioChunk, DecodeError, FileSource, Graph, MediaOpenError, NodeError
-from stream.cli import main
-from stream.synth import write_media
 
 RATE = 48000
 SECONDS = 3.0

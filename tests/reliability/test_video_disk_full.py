@@ -23,9 +23,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from mediastream.synth import write_media
 from sinks import VideoFileSink
 from stream import EncodeError, FileSource, Graph, NodeError, ParameterError
-from stream.synth import write_media
 from tests.operators.video.pairs import PairSpec, write_pair
 
 BIN = Path(sys.executable).with_name("mediastream")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sinks import JsonLinesSink, PlotSink
+from mediastream.plot import PlotSink, plot_results
+from sinks import JsonLinesSink
 from stream import (
     AudioSpec,
     EventSpec,
@@ -16,7 +17,6 @@ from stream import (
     MediaStreamError,
     ParameterError,
 )
-from stream.plot import plot_results
 
 from ..plot_support import (
     align_graph,

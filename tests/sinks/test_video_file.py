@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 
+from mediastream.synth import synth_frame
 from sinks import VideoFileSink
 from stream import (
     ArraySource,
@@ -20,7 +21,6 @@ from stream import (
     VideoFrame,
     VideoSpec,
 )
-from stream.synth import synth_frame
 
 
 def _frames(pts: list[int], tb: Fraction = Fraction(1, 30)) -> list[VideoFrame]:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mediastream.synth import synth_audio, synth_frame, write_media
 from operators import FrameStats, LevelMeter
 from sinks import MemorySink
 from stream import (
@@ -27,7 +28,6 @@ from stream import (
     VideoSpec,
     probe,
 )
-from stream.synth import synth_audio, synth_frame, write_media
 
 
 @pytest.fixture(scope="module")

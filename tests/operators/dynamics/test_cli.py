@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from stream.cli import main
+from mediastream.cli import main
 
 RATE = 48000
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators import Compressor, GainComputer
+from operators import Compressor
+from operators.dynamics import GainComputer
 from stream import AudioChunk, AudioSpec, Event, Item, ParameterError
 from tests.chunking import chunk_audio, cut_points
 

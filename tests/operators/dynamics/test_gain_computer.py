@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from operators import GainComputer
+from operators.dynamics import GainComputer
 from operators.dynamics.gain_computer import static_reduction_db
 from stream import ParameterError
 

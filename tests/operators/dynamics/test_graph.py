@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mediastream.synth import synth_audio
 from operators import Compressor, DynamicsReading, Limiter
 from operators.dynamics import DynamicsSettings, build_dynamics_chain, dynamics_operators
 from sinks import MemorySink
 from stream import ArraySource, Graph, NodeError
-from stream.synth import synth_audio
 from tests.chunking import chunk_audio
 
 from ._util import RATE, run

@@ -219,7 +219,7 @@ def _write_wav(path: Path, x: np.ndarray) -> None:
 
 
 def test_mediastream_diarize_runs_a_pyannote_checkpoint_end_to_end(tmp_path: Path) -> None:
-    from stream.diarize import DiarizeSettings, build_diarize_graph
+    from mediastream.diarize import DiarizeSettings, build_diarize_graph
 
     wav = tmp_path / "sample.wav"
     _write_wav(wav, sample_audio()[: 12 * RATE])

@@ -1,0 +1,89 @@
+"""The ``mediastream`` command line.
+
+Exit codes: 0 success, 1 a processing error (the message names the node or file and
+the stream position), 2 bad usage (a bad parameter, a malformed graph file), 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM, handled like Ctrl-C). Outputs written
+before a failure stay valid. Each command lives in its own module of
+:mod:`mediastream.commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from mediastream.graphfile import GraphFileError
+from stream import MediaStreamError, ParameterError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    from mediastream import __version__
+    from mediastream.commands import add_parsers
+
+    parser = argparse.ArgumentParser(
+        prog="mediastream",
+        description="Streaming media processing: decode in chunks, run stateful operators, "
+        "emit results the moment they exist.",
+    )
+    parser.add_argument("--version", action="version", version=f"mediastream {__version__}")
+    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mediastream`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    terminated = False
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # SIGTERM (kill, systemd, docker stop) unwinds exactly like Ctrl-C: whatever
+        # handles SIGINT now (asyncio's or trio's runner, or Python's default that
+        # raises KeyboardInterrupt) takes it, so every sink closes and devices stop.
+        nonlocal terminated
+        terminated = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous: Any = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave SIGTERM alone
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        code: int = args.func(args)
+        return code
+    except (ParameterError, GraphFileError) as exc:
+        print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MediaStreamError as exc:
+        print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(
+            f"mediastream {args.command}: {what}; outputs written so far are closed and valid",
+            file=sys.stderr,
+        )
+        return 143 if terminated else 130
+    except BrokenPipeError:  # e.g. `mediastream meter x | head`
+        return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
