@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stream import MediaInfo, ParameterError, probe
-from stream import channel_layout
+from stream import MediaInfo, ParameterError, channel_layout, probe
 
 __all__ = ["audio_blocks", "synth_audio", "synth_frame", "write_media"]
 

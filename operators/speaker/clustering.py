@@ -10,64 +10,20 @@ global speaker): they are then assigned jointly with the Hungarian algorithm.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from stream import ParameterError
 
+from .strategy import Assignment, check_distance, check_max_speakers, unit_rows
+
 __all__ = ["Assignment", "IncrementalClustering"]
 
 
-@dataclass(frozen=True)
-class Assignment:
-    """Result of :meth:`IncrementalClustering.assign`.
-
-    Attributes:
-        labels: int64 ``(n,)`` global speaker index of each embedding (-1: not assigned,
-            e.g. an embedding with no information, or no speaker left under the
-            cannot-link constraint once ``max_speakers`` exist).
-        distances: float32 ``(n,)`` cosine distance to the assigned centroid (before
-            the update; 0 for a new speaker, nan when unassigned).
-        new: bool ``(n,)`` whether the embedding created its speaker.
-        entries: int64 ``(n,)`` id of the history entry each embedding became (-1:
-            none), for clusterings that keep a history
-            (:meth:`LinkageClustering.speakers_of`); None otherwise.
-    """
-
-    labels: npt.NDArray[np.int64]
-    distances: npt.NDArray[np.float32]
-    new: npt.NDArray[np.bool_]
-    entries: npt.NDArray[np.int64] | None = None
-
-
-def check_distance(owner: str, name: str, value: object) -> float:
-    """``value`` as a cosine distance in (0, 2), or ParameterError naming ``owner.name``."""
-    if not (
-        isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 2
-    ):
-        raise ParameterError(
-            f"{owner}.{name} must be a cosine distance in (0, 2), got {value!r}"
-        )
-    return float(value)
-
-
-def check_max_speakers(owner: str, value: object) -> int:
-    """``value`` as a speaker count >= 1, or ParameterError naming ``owner``."""
-    if not isinstance(value, int) or value < 1:
-        raise ParameterError(f"{owner}.max_speakers must be an int >= 1, got {value!r}")
-    return value
-
-
-def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    out: npt.NDArray[np.float32] = (x / np.maximum(norm, 1e-12)).astype(np.float32)
-    return out
-
-
 class IncrementalClustering:
-    """Online clustering of speaker embeddings.
+    """Online clustering of speaker embeddings (a
+    :class:`~operators.speaker.strategy.ClusteringStrategy`).
 
     Args:
         new_speaker_distance: cosine distance (0..2) above which an embedding starts a
@@ -115,7 +71,7 @@ class IncrementalClustering:
     @property
     def centroids(self) -> npt.NDArray[np.float32]:
         """``(num_speakers, dim)`` unit centroid directions."""
-        return _unit(self._sums[: self.num_speakers].astype(np.float32))
+        return unit_rows(self._sums[: self.num_speakers].astype(np.float32))
 
     def seed(
         self,
@@ -131,7 +87,7 @@ class IncrementalClustering:
         embeddings join it only within this cosine distance (default
         ``new_speaker_distance``).
         """
-        e = _unit(np.asarray(embedding, np.float32)[None, :])
+        e = unit_rows(np.asarray(embedding, np.float32)[None, :])
         self._ensure_dim(e.shape[1])
         if self.num_speakers >= self.max_speakers:
             raise ParameterError(f"cannot seed: already {self.max_speakers} speakers (max)")
@@ -152,8 +108,13 @@ class IncrementalClustering:
 
     def distances(self, embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Cosine distances ``(num_speakers, n)``: one matrix product."""
-        e = _unit(np.asarray(embeddings, np.float32))
+        e = unit_rows(np.asarray(embeddings, np.float32))
         return (1.0 - self.centroids @ e.T).astype(np.float32)
+
+    def speakers_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """-1 for every id: decisions are final here, no history entry ever changes
+        speaker (:attr:`Assignment.entries` is None)."""
+        return np.full(len(ids), -1, np.int64)
 
     def assign(
         self,
@@ -172,7 +133,7 @@ class IncrementalClustering:
             cannot_link: the embeddings come from one buffer and belong to different
                 speakers: assigned jointly (Hungarian), never two to one speaker.
         """
-        e = _unit(np.asarray(embeddings, np.float32))
+        e = unit_rows(np.asarray(embeddings, np.float32))
         n = e.shape[0]
         labels = np.full(n, -1, np.int64)
         dist = np.full(n, np.nan, np.float32)

@@ -32,11 +32,12 @@ Events: ``"speaker_turn"`` (payload :class:`SpeakerTurn`), emitted when a turn e
 ``"speaker_embedding"`` events. Timed in samples of the input rate. Declared latency:
 ``latency_s`` + the decision hop (``step_s``, or ``window_step_s`` + 32 ms) +
 ``min_gap_s``.
+The operator checks its input and hands mono chunks to its engine
+(:mod:`operators.speaker.engine`), built here from the settings, models and strategy.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -47,46 +48,24 @@ import numpy.typing as npt
 from stream import (
     AudioChunk,
     AudioSpec,
-    Event,
     EventSpec,
     IncompatibleInputError,
     Item,
     Operator,
-    ParameterError,
     StreamSpec,
 )
 
-from .backends import EmbeddingModel, load_embedding_model
+from .backends import EmbeddingModel
 from .clustering import IncrementalClustering
+from .engine import DiarizationEngine
 from .linkage import LinkageClustering
 from .linking import SpeakerProfile
+from .models import SpeakerModels, embedding_model
 from .segmentation import SegmentationModel
-from .turns import SpeakerEmbedding, SpeakerTurn
-from .vad import EnergyVAD, SileroVAD, VoiceActivity
-from .windows import RollingWindows
+from .settings import DiarizerSettings, check_mode
+from .vad import VoiceActivity
 
 __all__ = ["OnlineDiarizer"]
-
-# Default cosine distance above which an embedding founds a new speaker, per backend and
-# mode: (segmentation, vad). Averaged local-speaker embeddings are cleaner than single
-# windows, hence the larger segmentation-mode value. Measured on pyannote's sample.wav.
-NEW_SPEAKER_DISTANCE = {"campplus": (0.62, 0.4), "ge2e": (0.3, 0.2)}
-# Average-linkage cut of the segmentation mode's default "linkage" clustering, per
-# backend, measured on pyannote's sample.wav and synthetic 4-speaker conversations
-# (bench/README.md). A backend without one defaults to "centroid" clustering.
-LINKAGE_DISTANCE = {"campplus": 0.38}
-
-
-def _positive(value: float, name: str) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ParameterError(f"OnlineDiarizer.{name} must be > 0 s, got {value!r}")
-    return float(value)
-
-
-def _unit_interval(value: float, name: str) -> float:
-    if not (isinstance(value, (int, float)) and 0 <= value <= 1):
-        raise ParameterError(f"OnlineDiarizer.{name} must be in [0, 1], got {value!r}")
-    return float(value)
 
 
 class OnlineDiarizer(Operator):
@@ -145,6 +124,16 @@ class OnlineDiarizer(Operator):
         name_threshold: cosine similarity for a turn to carry an enrolled name (0.5).
         emit_embeddings: also emit ``"speaker_embedding"`` events.
         device, threads, batch_size: models given by name are loaded with these.
+
+    Attributes:
+        settings: the parameters, resolved and checked once (a frozen
+            :class:`~operators.speaker.settings.DiarizerSettings`); each parameter above
+            is also a read-only attribute of that name (``buffer_s`` and ``step_s`` are
+            None in the light mode), and so are ``rate`` (Hz), ``cell`` (samples per
+            10 ms) and ``clustering_kind`` (``"linkage"`` or ``"centroid"``).
+        models: the embedding model (also ``model``) and the segmentation model or
+            voice activity detector (also ``segmentation``, ``vad``).
+        clustering: the clustering strategy (reset with each new stream).
     """
 
     accepts = frozenset({"audio"})
@@ -180,151 +169,135 @@ class OnlineDiarizer(Operator):
         threads: int | None = None,
         batch_size: int = 32,
     ) -> None:
-        if mode not in ("segmentation", "vad"):
-            raise ParameterError(
-                f"OnlineDiarizer.mode must be 'segmentation' or 'vad', got {mode!r}"
-            )
-        self.mode = mode
-        self.model = (
-            embedding
-            if isinstance(embedding, EmbeddingModel)
-            else load_embedding_model(
-                embedding, device=device, threads=threads, batch_size=batch_size
-            )
+        check_mode(mode)  # before any model is loaded
+        model = embedding_model(embedding, device=device, threads=threads, batch_size=batch_size)
+        self.settings = DiarizerSettings.build(
+            model,
+            mode=mode,
+            buffer_s=buffer_s,
+            step_s=step_s,
+            latency_s=latency_s,
+            window_s=window_s,
+            window_step_s=window_step_s,
+            clustering=clustering,
+            linkage_distance=linkage_distance,
+            min_cluster_size=min_cluster_size,
+            new_speaker_distance=new_speaker_distance,
+            max_speakers=max_speakers,
+            activity_threshold=activity_threshold,
+            update_ratio=update_ratio,
+            min_purity=min_purity,
+            speech_ratio=speech_ratio,
+            onset=onset,
+            min_gap_s=min_gap_s,
+            enrolled=enrolled,
+            name_threshold=name_threshold,
+            emit_embeddings=emit_embeddings,
         )
-        self.rate = self.model.sample_rate
-        self.cell = self.rate // 100  # 10 ms decision grid
-        cells = self._cells
-        default_window = (
-            self.model.window_s if mode == "segmentation" else max(self.model.window_s, 2.0)
+        self.models = SpeakerModels.load(
+            self.settings,
+            model,
+            segmentation=segmentation,
+            vad=vad,
+            device=device,
+            threads=threads,
+            batch_size=batch_size,
         )
-        self.window_s = _positive(window_s if window_s is not None else default_window, "window_s")
-        self.window_step_s = _positive(
-            window_step_s if window_step_s is not None else self.window_s / 2, "window_step_s"
-        )
-        self._win, self._win_step = cells(self.window_s), cells(self.window_step_s)
-        self.segmentation: SegmentationModel | None = None
-        self.vad: VoiceActivity | None = None
-        if mode == "segmentation":
-            self.buffer_s = _positive(buffer_s, "buffer_s")
-            self.step_s = _positive(step_s, "step_s")
-            if self.step_s > self.buffer_s:
-                raise ParameterError(
-                    f"OnlineDiarizer.step_s={step_s} s is longer than buffer_s={buffer_s} s"
-                )
-            if self.window_s > self.buffer_s:
-                raise ParameterError(
-                    f"OnlineDiarizer.window_s={self.window_s} s is longer than "
-                    f"buffer_s={buffer_s} s"
-                )
-            self._buf, self._step = cells(self.buffer_s), cells(self.step_s)
-            lo, hi = self.step_s, self.buffer_s
-            self.segmentation = (
-                segmentation
-                if isinstance(segmentation, SegmentationModel)
-                else SegmentationModel(
-                    segmentation, device=device, threads=threads, batch_size=batch_size
-                )
-            )
-            if self.segmentation.sample_rate != self.rate:
-                raise ParameterError(
-                    f"segmentation model runs at {self.segmentation.sample_rate} Hz, the "
-                    f"embedding model at {self.rate} Hz"
-                )
-        else:
-            lo, hi = self.window_step_s, self.window_s
-            if isinstance(vad, VoiceActivity):
-                self.vad = vad
-            elif vad == "silero":
-                self.vad = SileroVAD(device=device, threads=threads)
-            elif vad == "energy":
-                self.vad = EnergyVAD(self.cell)
-            else:
-                raise ParameterError(
-                    f"OnlineDiarizer.vad must be 'silero', 'energy' or a VoiceActivity, got {vad!r}"
-                )
-        latency = hi if latency_s is None else _positive(latency_s, "latency_s")
-        if not (lo - 1e-9 <= latency <= hi + 1e-9):
-            raise ParameterError(
-                f"OnlineDiarizer.latency_s must be between {lo:g} s and {hi:g} s, got {latency_s}"
-            )
-        self.latency_s = latency
-        self._lat = cells(latency)
-        dist = new_speaker_distance
-        if dist is None:
-            dist = NEW_SPEAKER_DISTANCE.get(self.model.name, (0.6, 0.4))[mode == "vad"]
-        if not isinstance(max_speakers, int) or max_speakers < 1:
-            raise ParameterError(f"OnlineDiarizer.max_speakers must be >= 1, got {max_speakers!r}")
-        cut = linkage_distance
-        if cut is None:
-            cut = LINKAGE_DISTANCE.get(self.model.name)
-        if clustering is None:
-            clustering = "linkage" if mode == "segmentation" and cut is not None else "centroid"
-        if clustering == "linkage":
-            if mode != "segmentation":
-                raise ParameterError(
-                    "OnlineDiarizer.clustering='linkage' needs mode='segmentation' (the light "
-                    "mode labels each window once: use 'centroid')"
-                )
-            if cut is None:
-                raise ParameterError(
-                    f"OnlineDiarizer: no measured linkage_distance for {self.model.name!r}; "
-                    "pass linkage_distance= or clustering='centroid'"
-                )
-            self.clustering: IncrementalClustering | LinkageClustering = LinkageClustering(
-                cut,
-                min_cluster_size,
-                new_speaker_distance=dist,
-                max_speakers=max_speakers,
-                dim=self.model.dim,
-            )
-        elif clustering == "centroid":
-            self.clustering = IncrementalClustering(
-                dist, max_speakers=max_speakers, dim=self.model.dim
-            )
-        else:
-            raise ParameterError(
-                f"OnlineDiarizer.clustering must be 'linkage' or 'centroid', got {clustering!r}"
-            )
-        self.clustering_kind = clustering
-        self.activity_threshold = _unit_interval(activity_threshold, "activity_threshold")
-        self.update_ratio = _unit_interval(update_ratio, "update_ratio")
-        self.min_purity = _unit_interval(min_purity, "min_purity")
-        self.speech_ratio = _unit_interval(speech_ratio, "speech_ratio")
-        self.onset = _unit_interval(onset, "onset")
-        if not (math.isfinite(min_gap_s) and min_gap_s >= 0):
-            raise ParameterError(f"OnlineDiarizer.min_gap_s must be >= 0 s, got {min_gap_s!r}")
-        self.min_gap_s = float(min_gap_s)
-        self.name_threshold = _unit_interval(name_threshold, "name_threshold")
-        self.emit_embeddings = bool(emit_embeddings)
-        self.enrolled_names: list[str] = []
-        self._enrolled = np.zeros((0, self.model.dim), np.float32)
-        if enrolled:
-            vecs = []
-            for name, vec in enrolled.items():
-                v = np.asarray(vec, np.float32).reshape(-1)
-                if v.shape[0] != self.model.dim or not np.isfinite(v).all() or not v.any():
-                    raise ParameterError(
-                        f"OnlineDiarizer.enrolled[{name!r}] must be a non-zero {self.model.dim}-d "
-                        f"embedding of {self.model.name}, got shape {v.shape}"
-                    )
-                vecs.append(v / np.linalg.norm(v))
-                self.enrolled_names.append(str(name))
-            self._enrolled = np.stack(vecs)
+        self.clustering = _clustering(self.settings)
+        self._engine = DiarizationEngine(self.settings, self.models, self.clustering)
         # process_many pushes at most this much audio at once: enough to fill a forward
         # pass of each model (its batch_size of buffers or windows), bounded memory.
-        hops = [self.model.batch_size * self._win_step]
-        if self.segmentation is not None:
-            hops.append(self.segmentation.batch_size * self._step)
+        hops = [model.batch_size * self.settings.window_step_samples]
+        if self.models.segmentation is not None:
+            hops.append(self.models.segmentation.batch_size * self.settings.step_samples)
         self._max_push = max(hops)
-        from .engine import DiarizationState
-
-        self._state = DiarizationState(self)
         self.reset()
 
-    def _cells(self, seconds: float) -> int:
-        """Seconds -> samples, rounded to whole 10 ms cells (at least one)."""
-        return max(1, round(seconds * 100)) * self.cell
+    # -- the parameters as resolved, read-only (units: see the class docstring) --------
+
+    @property
+    def mode(self) -> str:
+        return self.settings.mode
+
+    @property
+    def model(self) -> EmbeddingModel:
+        return self.models.embedding
+
+    @property
+    def segmentation(self) -> SegmentationModel | None:
+        return self.models.segmentation
+
+    @property
+    def vad(self) -> VoiceActivity | None:
+        return self.models.vad
+
+    @property
+    def rate(self) -> int:
+        return self.settings.rate
+
+    @property
+    def cell(self) -> int:
+        return self.settings.cell
+
+    @property
+    def window_s(self) -> float:
+        return self.settings.window_s
+
+    @property
+    def window_step_s(self) -> float:
+        return self.settings.window_step_s
+
+    @property
+    def buffer_s(self) -> float | None:
+        return self.settings.buffer_s
+
+    @property
+    def step_s(self) -> float | None:
+        return self.settings.step_s
+
+    @property
+    def latency_s(self) -> float:
+        return self.settings.latency_s
+
+    @property
+    def clustering_kind(self) -> str:
+        return self.settings.clustering
+
+    @property
+    def activity_threshold(self) -> float:
+        return self.settings.activity_threshold
+
+    @property
+    def update_ratio(self) -> float:
+        return self.settings.update_ratio
+
+    @property
+    def min_purity(self) -> float:
+        return self.settings.min_purity
+
+    @property
+    def speech_ratio(self) -> float:
+        return self.settings.speech_ratio
+
+    @property
+    def onset(self) -> float:
+        return self.settings.onset
+
+    @property
+    def min_gap_s(self) -> float:
+        return self.settings.min_gap_s
+
+    @property
+    def name_threshold(self) -> float:
+        return self.settings.name_threshold
+
+    @property
+    def emit_embeddings(self) -> bool:
+        return self.settings.emit_embeddings
+
+    @property
+    def enrolled_names(self) -> list[str]:
+        return list(self.settings.enrolled_names)
 
     # -- Operator API ----------------------------------------------------------------
 
@@ -343,19 +316,20 @@ class OnlineDiarizer(Operator):
         return (EventSpec(frozenset(kinds)),)
 
     def reset(self) -> None:
-        self._state.reset()
+        self._engine.reset()
 
     @property
     def latency(self) -> Fraction:
         """``latency_s`` + the hop at which decisions are made (``step_s``; light mode:
         ``window_step_s`` + one 32 ms VAD frame) + ``min_gap_s`` (a turn ends only after
         that much silence of its speaker)."""
-        hop = self.step_s if self.mode == "segmentation" else self.window_step_s + 0.032
-        return Fraction(round((self.latency_s + hop + self.min_gap_s) * 1000), 1000)
+        s = self.settings
+        hop = s.step_s if s.step_s is not None else s.window_step_s + 0.032
+        return Fraction(round((s.latency_s + hop + s.min_gap_s) * 1000), 1000)
 
     def bound(self, frontier: Fraction) -> Fraction:
         """Exact: no future event ends before the last decided cell minus ``min_gap_s``."""
-        return self._state.bound(frontier)
+        return self._engine.bound(frontier)
 
     @property
     def num_speakers(self) -> int:
@@ -368,7 +342,7 @@ class OnlineDiarizer(Operator):
     @property
     def labels(self) -> list[str]:
         """Label of each speaker so far, in creation order."""
-        return self._state.labels()
+        return self._engine.labels()
 
     def speaker_profiles(self) -> list[SpeakerProfile]:
         """The speakers heard so far (those with emitted turns), for linking speakers
@@ -376,25 +350,10 @@ class OnlineDiarizer(Operator):
         centroid, weight = seconds of speech in the speaker's turns, and the enrolled
         name its turns carry (None without one). Read it after a run: the state stays
         until the next ``reset()`` (a new run)."""
-        state = self._state
-        k = min(self.clustering.num_speakers, len(state.names))
-        cents = self.clustering.centroids[:k]
-        names: list[str | None] = [None] * k
-        if self.enrolled_names and k:
-            sims = cents @ self._enrolled.T
-            best = np.argmax(sims, axis=1)
-            for s in range(k):
-                if sims[s, best[s]] >= self.name_threshold:
-                    names[s] = self.enrolled_names[int(best[s])]
-        seconds = state.speech[:k] / self.rate
-        return [
-            SpeakerProfile(state.names[s], cents[s].copy(), float(seconds[s]), names[s])
-            for s in range(k)
-            if seconds[s] > 0
-        ]
+        return self._engine.profiles()
 
     def process(self, item: Item) -> list[Item]:
-        return self._state.push(*self._mono(item))
+        return self._engine.push(*self._mono(item))
 
     def process_many(self, items: Sequence[Item]) -> list[Item]:
         """Several chunks at once: contiguous runs are joined and pushed together (up to
@@ -407,14 +366,14 @@ class OnlineDiarizer(Operator):
         for item in items:
             mono, chunk_start = self._mono(item)
             if run and (chunk_start != end or end - start >= self._max_push):
-                out += self._state.push(np.concatenate(run) if len(run) > 1 else run[0], start)
+                out += self._engine.push(np.concatenate(run) if len(run) > 1 else run[0], start)
                 run = []
             if not run:
                 start = end = chunk_start
             run.append(mono)
             end += mono.shape[0]
         if run:
-            out += self._state.push(np.concatenate(run) if len(run) > 1 else run[0], start)
+            out += self._engine.push(np.concatenate(run) if len(run) > 1 else run[0], start)
         return out
 
     def _mono(self, item: Item) -> tuple[npt.NDArray[np.float32], int]:
@@ -432,18 +391,19 @@ class OnlineDiarizer(Operator):
         return mono, item.start
 
     def flush(self) -> list[Item]:
-        return self._state.flush()
+        return self._engine.flush()
 
-    # -- helpers shared with the engine -------------------------------------------------
 
-    def _event_turn(self, start: int, end: int, turn: SpeakerTurn) -> Event[SpeakerTurn]:
-        return Event("speaker_turn", start, end, Fraction(1, self.rate), turn)
-
-    def _event_embedding(
-        self, start: int, end: int, payload: SpeakerEmbedding
-    ) -> Event[SpeakerEmbedding]:
-        return Event("speaker_embedding", start, end, Fraction(1, self.rate), payload)
-
-    def _windows(self) -> tuple[RollingWindows, RollingWindows | None]:
-        buffers = RollingWindows(self._buf, self._step) if self.mode == "segmentation" else None
-        return RollingWindows(self._win, self._win_step), buffers
+def _clustering(settings: DiarizerSettings) -> IncrementalClustering | LinkageClustering:
+    """The clustering strategy ``settings`` choose, with their parameters."""
+    s = settings
+    if s.clustering == "linkage":
+        assert s.linkage_distance is not None  # DiarizerSettings.build checked it
+        return LinkageClustering(
+            s.linkage_distance,
+            s.min_cluster_size,
+            new_speaker_distance=s.new_speaker_distance,
+            max_speakers=s.max_speakers,
+            dim=s.dim,
+        )
+    return IncrementalClustering(s.new_speaker_distance, max_speakers=s.max_speakers, dim=s.dim)

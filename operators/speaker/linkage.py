@@ -8,17 +8,15 @@ segmentation model merged two voices drag the centroids towards each other.
 bounded store and, on every call, re-runs average-linkage agglomerative clustering of
 that store, cut at ``linkage_distance``:
 
-* Average linkage over cosine distance of unit vectors is exact on sums: the mean
-  pairwise distance between clusters a and b is ``1 - S_a . S_b / (W_a W_b)`` with
-  ``S`` the (weighted) sum of their unit embeddings and ``W`` their weight. The store
-  therefore holds sums; when it is full its two nearest entries are merged (one
-  agglomeration step done early), so memory is bounded (``capacity`` entries) whatever
-  the stream's length, and the Gram matrix ``S S^T`` is kept up to date one row at a
-  time (a matrix-vector product per new embedding, never per pair).
+* The store is a :class:`~operators.speaker.agglomerative.LinkageHistory`: sums of
+  unit embeddings (average linkage over cosine distance is exact on sums) and their
+  Gram matrix, bounded (``capacity`` entries, the two nearest merge when it is full)
+  whatever the stream's length.
 * Local speakers of one buffer are different voices: in the linkage such a pair
   counts as maximally dissimilar (cosine -1; a soft cannot-link, so one buffer where
   the segmentation split a voice in two cannot keep that voice apart for good).
-* The clustering itself is the nearest-neighbour-chain algorithm (O(n^2), Numba).
+* The clustering itself is :func:`~operators.speaker.agglomerative.average_linkage`,
+  the nearest-neighbour-chain algorithm (O(n^2), Numba).
 * Clusters keep their speaker labels from call to call: each cluster takes the label
   most of its weight carried before (Hungarian matching on that overlap). A cluster
   that matches no label becomes a new speaker once it holds ``min_cluster_size``
@@ -38,123 +36,23 @@ stops receiving embeddings; labels are never renumbered.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from stream import ParameterError
 
-from .clustering import Assignment, _unit, check_distance, check_max_speakers
+from .agglomerative import LinkageHistory, average_linkage
+from .strategy import Assignment, check_distance, check_max_speakers, check_positive, unit_rows
 
 __all__ = ["LinkageClustering"]
-
-
-@njit(cache=True, nogil=True)
-def _average_linkage(
-    gram: npt.NDArray[np.float64], weight: npt.NDArray[np.float64], cut: float
-) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
-    """Cluster ids (0..k-1, in order of first member) of average-linkage clustering of
-    entries with sums' Gram matrix ``gram`` and weights ``weight``, merging while the
-    mean cosine distance is at most ``cut``. Nearest-neighbour chain: O(n^2)."""
-    n = gram.shape[0]
-    g = gram.copy()
-    w = weight.copy()
-    iw = 1.0 / w
-    active = np.ones(n, np.bool_)
-    parent = np.arange(n)
-    chain = np.empty(n + 1, np.int64)
-    top = 0
-    nxt = 0
-    while True:
-        if top == 0:
-            while nxt < n and not active[nxt]:
-                nxt += 1
-            if nxt >= n:
-                break
-            chain[0] = nxt
-            top = 1
-        a = chain[top - 1]
-        prev = chain[top - 2] if top >= 2 else -1
-        best = -1
-        best_sim = -np.inf
-        if prev >= 0:
-            best = prev
-            best_sim = g[a, prev] * iw[prev]
-        row = g[a]
-        for k in range(n):
-            if active[k] and k != a:
-                s = row[k] * iw[k]
-                if s > best_sim:
-                    best_sim = s
-                    best = k
-        best_sim *= iw[a]
-        if best < 0:  # a is alone
-            active[a] = False
-            top -= 1
-            continue
-        if best != prev:
-            chain[top] = best
-            top += 1
-            continue
-        # Reciprocal nearest neighbours a, prev.
-        top -= 2
-        if 1.0 - best_sim > cut:
-            # Neither can merge below the cut any more (reducibility of average linkage).
-            active[a] = False
-            active[prev] = False
-            continue
-        for k in range(n):
-            g[a, k] += g[prev, k]
-        for k in range(n):
-            g[k, a] = g[a, k]
-        g[a, a] = g[a, a] + g[prev, a]
-        w[a] += w[prev]
-        iw[a] = 1.0 / w[a]
-        active[prev] = False
-        parent[prev] = a
-    return cluster_labels(parent)
-
-
-@njit(cache=True, nogil=True)
-def cluster_labels(parent: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:  # pragma: no cover
-    """Cluster numbers 0, 1, ... in order of first entry, from merge parents (each
-    entry points at the entry it merged into; roots point at themselves)."""
-    n = parent.shape[0]
-    out = np.full(n, -1, np.int64)
-    k = 0
-    for i in range(n):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        if out[r] < 0:
-            out[r] = k
-            k += 1
-        out[i] = out[r]
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _closest_pair(
-    gram: npt.NDArray[np.float64], weight: npt.NDArray[np.float64]
-) -> tuple[int, int]:  # pragma: no cover - compiled
-    """The two entries with the highest mean cosine similarity."""
-    n = gram.shape[0]
-    bi, bj, best = 0, 1, -np.inf
-    for i in range(n):
-        for j in range(i + 1, n):
-            s = gram[i, j] / (weight[i] * weight[j])
-            if s > best:
-                best, bi, bj = s, i, j
-    return bi, bj
 
 
 class LinkageClustering:
     """Online speaker clustering by average linkage over a bounded history.
 
-    Same interface as :class:`~operators.speaker.clustering.IncrementalClustering`
-    (``assign``, ``seed``, ``centroids``, ``num_speakers``, ``reset``); see the module
+    A :class:`~operators.speaker.strategy.ClusteringStrategy`, as
+    :class:`~operators.speaker.clustering.IncrementalClustering` (``assign``, ``seed``,
+    ``centroids``, ``num_speakers``, ``reset``, ``speakers_of``); see the module
     docstring for the algorithm.
 
     Args:
@@ -192,14 +90,7 @@ class LinkageClustering:
     ) -> None:
         check_distance("LinkageClustering", "linkage_distance", linkage_distance)
         check_distance("LinkageClustering", "new_speaker_distance", new_speaker_distance)
-        if not (
-            isinstance(min_cluster_size, (int, float))
-            and math.isfinite(min_cluster_size)
-            and min_cluster_size > 0
-        ):
-            raise ParameterError(
-                f"LinkageClustering.min_cluster_size must be > 0, got {min_cluster_size!r}"
-            )
+        check_positive("LinkageClustering", "min_cluster_size", min_cluster_size)
         check_max_speakers("LinkageClustering", max_speakers)
         if not isinstance(capacity, int) or capacity < 2:
             raise ParameterError(
@@ -211,22 +102,13 @@ class LinkageClustering:
         self.max_speakers = max_speakers
         self.capacity = capacity
         self.dim = dim
+        self._history = LinkageHistory(capacity)
         self.reset()
 
     def reset(self) -> None:
         """Forget every speaker and the history."""
         d = self.dim or 0
-        cap = self.capacity
-        self._sums = np.zeros((cap, d), np.float64)  # weighted sums of unit embeddings
-        self._w = np.zeros(cap, np.float64)
-        self._gram = np.zeros((cap, cap), np.float64)
-        self._lab = np.full(cap, -1, np.int64)  # speaker each entry last belonged to
-        self._pin = np.full(cap, -1, np.int64)  # seeded (enrolled) speaker, or -1
-        self._n = 0
-        self._ids = np.full(cap, -1, np.int64)  # stable id of each entry
-        self._slot: dict[int, int] = {}  # id -> index
-        self._redirect: dict[int, int] = {}  # id of a merged entry -> id it merged into
-        self._next_id = 0
+        self._history.clear(d)
         self._cent = np.zeros((self.max_speakers, d), np.float32)
         self._live = np.zeros(self.max_speakers, bool)  # speaker has a cluster now
         # Seeded speakers: how far from the reference an embedding may be to join it.
@@ -235,9 +117,9 @@ class LinkageClustering:
         self.num_speakers = 0
 
     def _ensure_dim(self, dim: int) -> None:
-        if self.dim is None or self._sums.shape[1] == 0:
+        if self.dim is None or self._history.sums.shape[1] == 0:
             self.dim = dim
-            self._sums = np.zeros((self.capacity, dim), np.float64)
+            self._history.set_dim(dim)
             self._cent = np.zeros((self.max_speakers, dim), np.float32)
             self._ref = np.zeros((self.max_speakers, dim), np.float32)
         elif dim != self.dim:
@@ -251,59 +133,10 @@ class LinkageClustering:
 
     def distances(self, embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Cosine distances ``(num_speakers, n)``: one matrix product."""
-        e = _unit(np.asarray(embeddings, np.float32))
+        e = unit_rows(np.asarray(embeddings, np.float32))
         return (1.0 - self.centroids @ e.T).astype(np.float32)
 
-    # -- history -------------------------------------------------------------------------
-
-    def _add(self, e: npt.NDArray[np.float64], w: float, label: int, pin: int = -1) -> int:
-        if self._n == self.capacity:
-            self._compress()
-        i = self._n
-        self._sums[i] = e * w
-        self._w[i] = w
-        self._lab[i] = label
-        self._pin[i] = pin
-        self._ids[i] = self._next_id
-        self._slot[self._next_id] = i
-        self._next_id += 1
-        row = self._sums[: i + 1] @ self._sums[i]
-        self._gram[i, : i + 1] = row
-        self._gram[: i + 1, i] = row
-        self._n += 1
-        return i
-
-    def _compress(self) -> None:
-        """Merge the two nearest entries (an agglomeration step taken early)."""
-        n = self._n
-        i, j = _closest_pair(self._gram[:n, :n], self._w[:n])
-        if self._w[j] > self._w[i]:
-            i, j = j, i
-        g = self._gram
-        g[i, :n] += g[j, :n]
-        g[:n, i] += g[:n, j]
-        self._sums[i] += self._sums[j]
-        self._w[i] += self._w[j]
-        if self._pin[i] < 0:
-            self._pin[i] = self._pin[j]
-        gone = int(self._ids[j])
-        del self._slot[gone]
-        self._redirect[gone] = int(self._ids[i])
-        if len(self._redirect) > 4 * self.capacity:  # only recent ids are asked for
-            old = self._next_id - 2 * self.capacity
-            self._redirect = {k: v for k, v in self._redirect.items() if k >= old}
-        last = n - 1
-        if j != last:  # move the last entry into j's place
-            self._ids[j] = self._ids[last]
-            self._slot[int(self._ids[j])] = j
-            self._sums[j] = self._sums[last]
-            self._w[j] = self._w[last]
-            self._lab[j] = self._lab[last]
-            self._pin[j] = self._pin[last]
-            g[j, :n] = g[last, :n]
-            g[:n, j] = g[:n, last]
-            g[j, j] = g[last, last]
-        self._n = last
+    # -- clustering ----------------------------------------------------------------------
 
     def _recluster(
         self,
@@ -314,25 +147,26 @@ class LinkageClustering:
         speakers were created now, each entry's cluster and the cluster centroids."""
         from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
-        n = self._n
+        h = self._history
+        n = h.n
         created = np.zeros(self.max_speakers, bool)
         if n == 0:
             return np.zeros(0, np.int64), created, np.zeros(0, np.int64), self._cent[:0]
-        w = self._w[:n]
-        cid = _average_linkage(self._gram[:n, :n], w, self.linkage_distance)
+        w = h.weights[:n]
+        cid = average_linkage(h.gram[:n, :n], w, self.linkage_distance)
         k = int(cid.max()) + 1
         size = np.bincount(cid, weights=w, minlength=k)
         order = np.argsort(cid, kind="stable")
         starts = np.searchsorted(cid[order], np.arange(k))
-        sums = np.add.reduceat(self._sums[:n][order], starts, axis=0)
-        cent = _unit(sums.astype(np.float32))
+        sums = np.add.reduceat(h.sums[:n][order], starts, axis=0)
+        cent = unit_rows(sums.astype(np.float32))
         spk = np.full(k, -1, np.int64)
         # Seeded speakers own the cluster their reference fell into.
-        for i in np.flatnonzero(self._pin[:n] >= 0):
+        for i in np.flatnonzero(h.pins[:n] >= 0):
             if spk[cid[i]] < 0:
-                spk[cid[i]] = self._pin[i]
+                spk[cid[i]] = h.pins[i]
         # Other clusters keep the speaker most of their weight had.
-        lab = self._lab[:n]
+        lab = h.labels[:n]
         known = lab >= 0
         s = self.num_speakers
         if known.any() and s:
@@ -359,7 +193,7 @@ class LinkageClustering:
         # founded on a few buffers that may mix two voices) is tentative: the first
         # big cluster near it takes its label over instead of founding another.
         pinned = np.zeros(k, bool)
-        pinned[cid[self._pin[:n] >= 0]] = True
+        pinned[cid[h.pins[:n] >= 0]] = True
         for c in np.argsort(-size, kind="stable"):
             if spk[c] >= 0:
                 continue
@@ -386,7 +220,7 @@ class LinkageClustering:
         self._cent[spk[has]] = cent[has]
         self._cent[seeded] = self._ref[seeded]  # a reference voice's centroid is fixed
         out: npt.NDArray[np.int64] = spk[cid]
-        self._lab[:n] = np.where(out >= 0, out, self._lab[:n])
+        h.labels[:n] = np.where(out >= 0, out, h.labels[:n])
         return out, created, cid, cent
 
     # -- API -------------------------------------------------------------------------------
@@ -396,16 +230,12 @@ class LinkageClustering:
         as of the last :meth:`assign`: a cluster confirmed as a new speaker after its
         first embeddings were labelled with the nearest old one relabels them. -1 for
         an id that is not (or no longer) known or has no speaker."""
+        h = self._history
         out = np.full(len(ids), -1, np.int64)
         for t, i in enumerate(np.asarray(ids, np.int64)):
-            k = int(i)
-            for _ in range(64):
-                if k not in self._redirect:
-                    break
-                k = self._redirect[k]
-            slot = self._slot.get(k)
+            slot = h.slot_of(int(i))
             if slot is not None:
-                out[t] = self._lab[slot]
+                out[t] = h.labels[slot]
         return out
 
     def seed(
@@ -424,13 +254,13 @@ class LinkageClustering:
         it. Its centroid stays the reference (``frozen`` is accepted for interface
         compatibility: a seeded speaker is always frozen)."""
         del frozen
-        e = _unit(np.asarray(embedding, np.float32)[None, :])[0].astype(np.float64)
+        e = unit_rows(np.asarray(embedding, np.float32)[None, :])[0].astype(np.float64)
         self._ensure_dim(e.shape[0])
         if self.num_speakers >= self.max_speakers:
             raise ParameterError(f"cannot seed: already {self.max_speakers} speakers (max)")
         k = self.num_speakers
         self.num_speakers += 1
-        self._add(e, max(float(weight), self.min_cluster_size), k, pin=k)
+        self._history.add(e, max(float(weight), self.min_cluster_size), k, pin=k)
         self._cent[k] = e.astype(np.float32)
         self._live[k] = True
         self._join[k] = self.new_speaker_distance if join_distance is None else join_distance
@@ -458,7 +288,7 @@ class LinkageClustering:
         from scipy.optimize import linear_sum_assignment
 
         raw = np.asarray(embeddings, np.float32)
-        e = _unit(raw)
+        e = unit_rows(raw)
         n = e.shape[0]
         labels = np.full(n, -1, np.int64)
         dist = np.full(n, np.nan, np.float32)
@@ -474,21 +304,16 @@ class LinkageClustering:
                 f"{int(may.sum())} embeddings in one call exceed the history capacity "
                 f"{self.capacity}"
             )
-        while self._n + int(may.sum()) > self.capacity:  # room first: entries stay put
-            self._compress()
+        h = self._history
+        while h.n + int(may.sum()) > self.capacity:  # room first: entries stay put
+            h.compress()
         entry = np.full(n, -1, np.int64)
         for i in np.flatnonzero(may):
-            entry[i] = self._add(e[i].astype(np.float64), float(w[i]), -1)
+            entry[i] = h.add(e[i].astype(np.float64), float(w[i]), -1)
         if cannot_link:
             # Local speakers of one buffer count as maximally dissimilar (cosine -1)
             # in the linkage: the pair's Gram entry becomes -w_i w_j.
-            idx = entry[entry >= 0]
-            if idx.size > 1:
-                ww = np.outer(self._w[idx], self._w[idx])
-                block = self._gram[np.ix_(idx, idx)]
-                off = ~np.eye(idx.size, dtype=bool)
-                block[off] = -ww[off]
-                self._gram[np.ix_(idx, idx)] = block
+            h.separate(entry[entry >= 0])
         spk, created, cid, cent = self._recluster()
         live = np.flatnonzero(self._live[: self.num_speakers])
         own = spk[entry] if spk.size else np.full(n, -1, np.int64)
@@ -523,7 +348,7 @@ class LinkageClustering:
             k = self.num_speakers
             self.num_speakers += 1
             members = cid == cid[entry[i]]
-            self._lab[: self._n][members] = k
+            h.labels[: h.n][members] = k
             self._cent[k] = cent[cid[entry[i]]]
             self._live[k] = True
             created[k] = True
@@ -537,6 +362,6 @@ class LinkageClustering:
         # provisional label (the nearest speaker, while its cluster is too small)
         # gives no claim on that speaker's label later.
         sel = (entry >= 0) & ok & (own == labels)
-        self._lab[entry[sel]] = labels[sel]
-        ids = np.where(entry >= 0, self._ids[np.maximum(entry, 0)], -1)
+        h.labels[entry[sel]] = labels[sel]
+        ids = np.where(entry >= 0, h.ids[np.maximum(entry, 0)], -1)
         return Assignment(labels, dist, new, ids)

@@ -6,7 +6,7 @@ nothing across streams. :func:`link_speakers` takes each stream's speakers as
 all together:
 
 * Weighted average linkage over cosine distance, on sums as in
-  :mod:`operators.speaker.linkage`: a cluster holds ``S = sum(w_i c_i)`` and
+  :mod:`operators.speaker.agglomerative`: a cluster holds ``S = sum(w_i c_i)`` and
   ``W = sum(w_i)``, and the mean pairwise similarity of two clusters is
   ``S_a . S_b / (W_a W_b)`` (each speaker counts by its weight, e.g. seconds of speech),
   so one Gram matrix ``S S^T`` is all the clustering reads. Merging stops at
@@ -41,7 +41,7 @@ from numba import njit
 
 from stream import ParameterError
 
-from .linkage import cluster_labels
+from .agglomerative import cluster_labels
 
 __all__ = ["LINK_DISTANCE", "LinkedSpeakers", "SpeakerProfile", "link_speakers"]
 

@@ -23,9 +23,10 @@ import numpy.typing as npt
 from stream import Event
 
 from .diarizer import OnlineDiarizer
-from .engine import local_speakers
 from .linkage import LinkageClustering
+from .local_speakers import MIN_EMBED_SAMPLES, local_speakers
 from .turns import SpeakerTurn, TurnTracker
+from .windows import RollingWindows
 
 __all__ = ["OFFLINE_THRESHOLD", "diarize_offline"]
 
@@ -42,19 +43,19 @@ def _segment(op: OnlineDiarizer, audio: npt.NDArray[np.float32]) -> tuple[Any, A
     import torch
     from pyannote.audio import Inference
 
-    seg = op.segmentation
+    cfg, seg = op.settings, op.models.segmentation
     assert seg is not None
     inference = Inference(
         seg.model,
         window="sliding",
-        duration=op.buffer_s,
-        step=op.step_s,
+        duration=cfg.buffer_s,
+        step=cfg.step_s,
         skip_aggregation=True,
         skip_conversion=True,
         batch_size=seg.batch_size,
         device=seg.torch.torch_device,
     )
-    out: Any = inference({"waveform": torch.from_numpy(audio[None, :]), "sample_rate": op.rate})
+    out: Any = inference({"waveform": torch.from_numpy(audio[None, :]), "sample_rate": cfg.rate})
     data = np.asarray(out.data, np.float32)
     if getattr(seg, "_powerset", False):
         data = np.exp(data) @ seg._mapping.cpu().numpy()
@@ -100,26 +101,25 @@ def diarize_offline(
     """
     from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
 
-    if op.mode != "segmentation":
+    cfg, model, seg = op.settings, op.models.embedding, op.models.segmentation
+    if cfg.mode != "segmentation" or seg is None:
         raise ValueError("diarize_offline needs an OnlineDiarizer in segmentation mode")
     x = np.asarray(audio, np.float32).reshape(-1)
-    cell, n = op.cell, x.shape[0]
+    cell, n = cfg.cell, x.shape[0]
     probs, chunks = _segment(op, x)
     # Window embeddings over the whole file (same grid as online).
-    wins, _ = op._windows()
+    wins = RollingWindows(cfg.window_samples, cfg.window_step_samples)
     wb = wins.push(x, 0)
     tail = wins.flush()
     w_starts = np.concatenate([wb.starts, tail.starts])
     w_lens = np.concatenate([wb.lengths, tail.lengths])
-    w_emb = np.zeros((len(w_starts), op.model.dim), np.float32)
+    w_emb = np.zeros((len(w_starts), cfg.dim), np.float32)
     if len(wb):
-        w_emb[: len(wb)] = op.model.embed(wb.samples)
-    if len(tail) and tail.lengths[0] >= 4000:
-        w_emb[-1] = op.model.embed(tail.samples[:, : tail.lengths[0]])[0]
+        w_emb[: len(wb)] = model.embed(wb.samples)
+    if len(tail) and tail.lengths[0] >= MIN_EMBED_SAMPLES:
+        w_emb[-1] = model.embed(tail.samples[:, : tail.lengths[0]])[0]
     # Local speakers of every chunk.
-    buf = op._buf
-    seg = op.segmentation
-    assert seg is not None
+    buf = cfg.buffer_samples
     centers = seg.frame_centers(buf)
     cc = (np.arange(buf // cell) + 0.5) * cell
     step = (centers[-1] - centers[0]) / max(len(centers) - 1, 1)
@@ -128,7 +128,7 @@ def diarize_offline(
     locals_: list[tuple[int, int, npt.NDArray[np.float64], bool]] = []
     pcs: list[tuple[int, int, npt.NDArray[np.float64]]] = []
     for c in range(probs.shape[0]):
-        bstart = round(chunks[c].start * op.rate)
+        bstart = round(chunks[c].start * cfg.rate)
         if bstart >= n:
             break
         length = min(buf, n - bstart)
@@ -140,9 +140,9 @@ def diarize_offline(
             (w_starts[sel] - bstart) // cell,
             -(-w_lens[sel] // cell),
             w_emb[sel],
-            op.activity_threshold,
-            op.min_purity,
-            op.update_ratio,
+            cfg.activity_threshold,
+            cfg.min_purity,
+            cfg.update_ratio,
         )
         pcs.append((bstart, real, pc))
         for j in np.flatnonzero(active):
@@ -159,7 +159,7 @@ def diarize_offline(
             t = threshold or (
                 clu.linkage_distance
                 if isinstance(clu, LinkageClustering)
-                else OFFLINE_THRESHOLD.get(op.model.name, clu.new_speaker_distance)
+                else OFFLINE_THRESHOLD.get(model.name, clu.new_speaker_distance)
             )
             if min_cluster_size is None:
                 min_cluster_size = MIN_CLUSTER_SIZE
@@ -184,10 +184,10 @@ def diarize_offline(
     for b0, nreal, _ in pcs:
         cnt[b0 // cell : b0 // cell + nreal] += ham[:nreal]
     score = acc / np.maximum(cnt, 1e-9)[:, None]
-    tracker = TurnTracker(k, round(op.min_gap_s * 100))
-    turns = tracker.advance(0, score >= op.onset, score.astype(np.float32))
+    tracker = TurnTracker(k, cfg.min_gap_cells)
+    turns = tracker.advance(0, score >= cfg.onset, score.astype(np.float32))
     turns += tracker.close_all(total)
-    tb = Fraction(1, op.rate)
+    tb = Fraction(1, cfg.rate)
     events = [
         Event(
             "speaker_turn", c0 * cell, min(c1 * cell, n), tb, SpeakerTurn(f"spk{s}", round(conf, 4))

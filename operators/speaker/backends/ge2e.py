@@ -11,10 +11,9 @@ frames (1.6 s) with 50 % overlap are averaged. Volume is raised (never lowered) 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from .base import EmbeddingModel, packaged_file
+from .base import PackagedEmbeddingModel
 
 __all__ = ["GE2EEmbedding"]
 
@@ -24,7 +23,7 @@ _PARTIAL = 160  # frames (1.6 s)
 _TARGET_DBFS = -30.0
 
 
-class GE2EEmbedding(EmbeddingModel):
+class GE2EEmbedding(PackagedEmbeddingModel):
     """GE2E (Resemblyzer) speaker embeddings: 256-d, 16 kHz, 1.6 s windows.
 
     Args:
@@ -37,27 +36,14 @@ class GE2EEmbedding(EmbeddingModel):
     sample_rate = 16000
     window_s = 1.6
     dim = 256
+    weights_package = "resemblyzer"
+    weights_file = ("pretrained.pt",)
 
-    def __init__(
-        self,
-        weights: str | Path | None = None,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        batch_size: int = 32,
-    ) -> None:
-        super().__init__(device=device, threads=threads, batch_size=batch_size)
+    def _load(self, checkpoint: Any) -> None:
         import torch
         import torchaudio  # type: ignore[import-untyped,unused-ignore]
 
-        path = (
-            Path(weights)
-            if weights is not None
-            else packaged_file(
-                "resemblyzer", "pretrained.pt", install="pip install --no-deps resemblyzer"
-            )
-        )
-        state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+        state = checkpoint["model_state"]
         self.lstm = torch.nn.LSTM(40, 256, 3, batch_first=True)
         self.linear = torch.nn.Linear(256, 256)
         self.lstm.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("lstm.")})

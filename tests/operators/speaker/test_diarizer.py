@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from operators.speaker import EmbeddingModel, OnlineDiarizer, SpeakerEmbedding, SpeakerTurn
-from operators.speaker.engine import local_speakers, needed_windows
+from operators.speaker.local_speakers import local_speakers, needed_windows
 from sinks import MemorySink, RttmSink
 from stream import ArraySource, AudioSpec, Graph, ParameterError, StreamMismatchError
 from tests.chunking import chunk_audio
@@ -160,7 +160,7 @@ def test_in_a_graph_the_output_equals_run_all_and_windows_are_embedded_once(
         [e.payload.confidence for e in seg_events],
         atol=1e-3,
     )
-    windows = (x.shape[0] - op._win) // op._win_step + 1
+    windows = (x.shape[0] - op.settings.window_samples) // op.settings.window_step_samples + 1
     assert len(set(model.rows)) == len(model.rows)
     assert 0 < len(model.rows) < windows
 

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.speaker.linkage import LinkageClustering, _average_linkage
+from operators.speaker.agglomerative import average_linkage
+from operators.speaker.linkage import LinkageClustering
 from stream import ParameterError
 
 
@@ -47,7 +48,7 @@ def test_average_linkage_on_sums_equals_scipy_on_the_points(
     pts = _unit(rng.standard_normal((n, 6))).astype(np.float64)
     r = np.array(repeats[:n], np.float64)
     sums = pts * r[:, None]
-    ours = _average_linkage(sums @ sums.T, r, cut)
+    ours = average_linkage(sums @ sums.T, r, cut)
     expanded = np.repeat(pts, r.astype(int), axis=0)
     z = linkage(expanded, method="average", metric="cosine")
     theirs = fcluster(z, t=cut, criterion="distance")
@@ -113,7 +114,7 @@ def test_history_is_bounded_and_long_streams_keep_their_speakers() -> None:
         k = (t // 20) % 3
         a = c.assign(_around(rng, v[k], 1, 0.05))
         assert a.labels.tolist() == [k]
-        assert c._n <= 50
+        assert c._history.n <= 50
     assert c.num_speakers == 3
 
 
