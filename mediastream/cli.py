@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import signal
 import sys
 from collections.abc import Sequence
@@ -36,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mediastream {__version__}")
     add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND"))
     return parser
+
+
+def _interrupted_call(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a system call a signal interrupted (EINTR)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno == errno.EINTR:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return "Interrupted system call" in str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,8 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MediaStreamError as exc:
-        print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        if not _interrupted_call(exc):
+            print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        # Ctrl-C while blocked in the decoder (opening a FIFO no one writes): FFmpeg
+        # reports EINTR before Python sees the signal. It is an interruption.
+        print(f"mediastream {args.command}: interrupted ({exc})", file=sys.stderr)
+        return 143 if terminated else 130
     except KeyboardInterrupt:
         what = "terminated (SIGTERM)" if terminated else "interrupted"
         print(

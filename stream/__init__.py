@@ -29,6 +29,7 @@ from ._items import (
     item_time,
 )
 from ._nodes import Operator, Sink, Source
+from ._paths import OutputPathError, check_output_paths
 from ._specs import AudioSpec, EventSpec, StreamSpec, VideoSpec
 from ._stats import NodeStats, RunStats
 from .nodetype import NodeType, NodeValueError
@@ -80,6 +81,7 @@ __all__ = [
     "NodeError",
     "NodeRef",
     "NodeType",
+    "OutputPathError",
     "NodeValueError",
     "NodeStats",
     "Operator",
@@ -96,6 +98,7 @@ __all__ = [
     "VideoSpec",
     "XrunInfo",
     "channel_layout",
+    "check_output_paths",
     "describe_position",
     "item_end_time",
     "item_time",

@@ -6,6 +6,8 @@
     ├── GraphError (also ValueError)          the graph is malformed (build time)
     │   └── StreamMismatchError               two connected nodes disagree on a spec
     ├── ParameterError (also ValueError)      a bad operator/source/sink parameter
+    │   └── OutputPathError                   an output is an input, or two outputs
+    │                                         are one file (stream._paths)
     ├── IncompatibleInputError (also ValueError)  raised by a node's configure()
     ├── MediaError                            reading or writing media failed
     │   ├── MediaOpenError (also OSError)     a file/URL cannot be opened or probed

@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup
 from ._exceptions import GraphError, IncompatibleInputError, ParameterError, StreamMismatchError
 from ._items import Event
 from ._nodes import Operator, Sink, Source
+from ._paths import check_output_paths, node_paths
 from ._plan import Edge, Node, NodeEntry, Plan, Role, RunSettings
 from ._runtime import EventTap, execute
 from ._specs import AudioSpec, EventSpec, StreamSpec, VideoSpec
@@ -67,6 +68,23 @@ def _merge_specs(a: StreamSpec, b: StreamSpec) -> StreamSpec | None:
             return EventSpec(None)
         return EventSpec(a.kinds | b.kinds)
     return a if a == b else None
+
+
+def _find_cycle(left: set[str], children: Mapping[str, list[str]]) -> list[str]:
+    """One cycle among ``left`` (the nodes a topological sort could not order), as
+    ``[a, b, ..., a]``: nodes only downstream of a cycle are left out."""
+    on_cycles = set(left)
+    pruned = True
+    while pruned:  # drop nodes with no child left: they are downstream, not on a cycle
+        dead = {n for n in on_cycles if not any(c in on_cycles for c in children[n])}
+        on_cycles -= dead
+        pruned = bool(dead)
+    node = min(on_cycles)
+    seen: list[str] = []
+    while node not in seen:
+        seen.append(node)
+        node = min(c for c in children[node] if c in on_cycles)
+    return [*seen[seen.index(node) :], node]
 
 
 class Graph:
@@ -235,8 +253,8 @@ class Graph:
                 if indegree[c] == 0:
                     ready.append(c)
         if len(order) != len(nodes):
-            cyclic = sorted(n for n, d in indegree.items() if d > 0)
-            raise GraphError(f"the graph has a cycle through {cyclic}")
+            cycle = _find_cycle({n for n, d in indegree.items() if d > 0}, children)
+            raise GraphError(f"the graph has a cycle: {' -> '.join(repr(n) for n in cycle)}")
         return order
 
     def validate(self, extra_sinks: Mapping[str, tuple[Sink, list[str]]] | None = None) -> Plan:
@@ -259,6 +277,8 @@ class Graph:
             for f in tapped:
                 edges.append(Edge(f, "events", tap_name, "in", self.buffer_size))
         order = self._topological_order(nodes, edges)
+        # Before anything opens a file: no output may be an input or another output.
+        check_output_paths(*node_paths([(n, e.role, e.obj) for n, e in nodes.items()]))
 
         incoming: dict[str, list[Edge]] = {n: [] for n in nodes}
         outgoing: dict[str, list[Edge]] = {n: [] for n in nodes}

@@ -10,7 +10,7 @@ import anyio
 
 from mediastream.argtypes import non_negative_float, positive_float
 from mediastream.commands._running import Throttle
-from stream import RunStats
+from stream import RunStats, check_output_paths
 
 __all__ = ["add_parser"]
 
@@ -58,6 +58,15 @@ def add_parser(sub: Any) -> None:
 def _cmd_align(args: argparse.Namespace) -> int:
     from mediastream.align import AlignSummary, align_setup, build_align_graph, write_composite
 
+    # The composite is written after the graph, so the graph's own check cannot see it.
+    check_output_paths(
+        [("the foreground", args.fg), ("the background", args.bg)],
+        [
+            (f"--{flag}", path)
+            for flag, path in (("out", args.out), ("composite", args.composite))
+            if path
+        ],
+    )
     setup = align_setup(args.fg, args.bg, work_width=args.work_width)
     graph = build_align_graph(
         setup,

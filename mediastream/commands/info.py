@@ -18,10 +18,22 @@ def add_parser(sub: Any) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from stream import probe
+    import sys
 
+    from stream import MediaError, probe
+
+    failed = 0
     for path in args.files:
-        info = probe(path)
+        # Each file is reported: one that cannot be read is named on stderr and the
+        # rest still described; the exit status is 1 if any failed.
+        try:
+            info = probe(path)
+        except MediaError as exc:
+            failed += 1
+            print(f"mediastream info: error: {exc}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"path": path, "error": str(exc)}))
+            continue
         if args.json:
             record = {
                 "path": info.path,
@@ -40,4 +52,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(json.dumps(record))
         else:
             print(info.describe())
-    return 0
+    if failed and len(args.files) > 1:
+        print(f"mediastream info: {failed} of {len(args.files)} files could not be read",
+              file=sys.stderr)  # fmt: skip
+    return 1 if failed else 0

@@ -65,6 +65,7 @@ from stream import (
     MediaError,
     NodeType,
     NodeValueError,
+    OutputPathError,
     ParameterError,
 )
 
@@ -83,6 +84,11 @@ from .registry import NodeRegistry, RegistryError, node_types
 __all__ = ["GraphFile", "describe_types", "load_graph"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# A graph file describes nodes; anything larger is a mistake (or hostile), and the
+# TOML parser is slow on huge values (about 1 s per MB).
+MAX_GRAPH_FILE_BYTES = 1024 * 1024
+# Deepest nesting of tables and arrays a graph file may use (a few levels are needed).
+MAX_NESTING = 16
 _PLACEHOLDER = re.compile(r"\$(\$?)\{([^}]*)\}")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GRAPH_KEYS = {"description": str, "buffer_size": int, "max_skew_s": float, "max_batch": int}
@@ -111,6 +117,9 @@ class GraphFile:
     event_nodes: list[str] = field(default_factory=list)
     description: str | None = None
     node_types: dict[str, str] = field(default_factory=dict)
+
+
+_DOUBLE_QUOTED = re.compile(r'"(?:[^"\\]++|\\.)*+"')
 
 
 class _Lines:
@@ -152,7 +161,8 @@ class _Lines:
     @staticmethod
     def _strip_strings(line: str) -> str:
         # Keep positions, blank out string contents and comments (a '=' inside a string).
-        out = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: '"' + " " * (len(m.group()) - 2) + '"', line)
+        # Possessive (no backtracking state per character): linear on long strings.
+        out = re.sub(_DOUBLE_QUOTED, lambda m: '"' + " " * (len(m.group()) - 2) + '"', line)
         out = re.sub(r"'[^']*'", lambda m: "'" + " " * (len(m.group()) - 2) + "'", out)
         hash_at = out.find("#")
         return out if hash_at < 0 else out[:hash_at]
@@ -200,6 +210,12 @@ class _Builder:
     def parse(self) -> dict[str, Any]:
         try:
             data = tomllib.loads(self.text)
+        except RecursionError:
+            raise GraphFileError(
+                f"{self.label}: arrays or tables are nested too deeply to read (a graph "
+                f"file needs at most {MAX_NESTING} levels)",
+                path=self.label, line=None, key=None,
+            ) from None  # fmt: skip
         except tomllib.TOMLDecodeError as exc:
             msg = str(exc)
             m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
@@ -210,6 +226,9 @@ class _Builder:
             raise GraphFileError(
                 f"{where}: not valid TOML: {detail}", path=self.label, line=line, key=None
             ) from None
+        too_deep = _deepest(data, MAX_NESTING)
+        if too_deep is not None:
+            raise self.fail(f"nested more than {MAX_NESTING} levels deep", *too_deep)
         for key in data:
             if key not in ("graph", "params", "nodes"):
                 raise self.fail(
@@ -241,8 +260,20 @@ class _Builder:
                     f"{self.label}: --set {name}=...: a parameter name is letters, digits and _",
                     path=self.label, line=None, key=name,
                 )  # fmt: skip
+            if name not in out and name not in self.used_params():
+                known = sorted(set(out) | self.used_params())
+                raise GraphFileError(
+                    f"{self.label}: --set {name}=...: the graph file has no parameter "
+                    f"{name!r}{_suggest(name, known)} (its parameters: "
+                    f"{', '.join(known) or 'none'})",
+                    path=self.label, line=None, key=name,
+                )  # fmt: skip
             out[name] = value
         return out
+
+    def used_params(self) -> set[str]:
+        """Names the file's ``${name}`` placeholders use (``$${...}`` is literal)."""
+        return {m.group(2) for m in _PLACEHOLDER.finditer(self.text) if not m.group(1)}
 
     def substitute(
         self, value: Any, want: Any, params: dict[str, str], key: tuple[str, ...]
@@ -488,6 +519,10 @@ class _Builder:
             named = [n for n in nodes if f"'{n}'" in str(exc)]
             consumers = blamed or [n for n in named if "input" in nodes[n]]
             key = ("nodes", consumers[-1], "input") if consumers else ()
+            if isinstance(exc, OutputPathError):
+                # An output path problem is at the path of the (last) sink it names.
+                writers = [n for n in named if "path" in nodes[n] and "input" in nodes[n]]
+                key = ("nodes", writers[-1], "path") if writers else key
             raise self.fail(str(exc), *key) from None
 
 
@@ -495,6 +530,23 @@ def _toml_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _deepest(data: Any, limit: int) -> tuple[str, ...] | None:
+    """The key of the first value nested more than ``limit`` levels, else None.
+
+    Iterative, so no nesting depth can exhaust the interpreter's stack.
+    """
+    todo: list[tuple[Any, tuple[str, ...], int]] = [(data, (), 0)]
+    while todo:
+        value, key, depth = todo.pop()
+        if depth > limit:
+            return key[: limit + 1]
+        if isinstance(value, dict):
+            todo.extend((v, (*key, str(k)), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((v, key, depth + 1) for v in value)
+    return None
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -531,13 +583,27 @@ def load_graph(
     if path is not None:
         file = Path(path)
         try:
-            text = file.read_text(encoding="utf-8")
+            with open(file, "rb") as fh:
+                raw = fh.read(MAX_GRAPH_FILE_BYTES + 1)
+            if len(raw) > MAX_GRAPH_FILE_BYTES:
+                raise GraphFileError(
+                    f"{file}: the graph file is larger than {MAX_GRAPH_FILE_BYTES // 1024} KiB; "
+                    "a graph file describes nodes, it does not carry data",
+                    path=os.fspath(file), line=None, key=None,
+                )  # fmt: skip
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise GraphFileError(
                 f"{file}: cannot read the graph file: {exc}", path=os.fspath(file), line=None,
                 key=None,
             ) from None  # fmt: skip
     assert text is not None
+    if len(text) > MAX_GRAPH_FILE_BYTES:
+        raise GraphFileError(
+            f"<graph>: the graph text is longer than {MAX_GRAPH_FILE_BYTES // 1024} KiB; "
+            "a graph file describes nodes, it does not carry data",
+            path="<graph>", line=None, key=None,
+        )  # fmt: skip
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
