@@ -21,7 +21,7 @@ EXPECTED = {
     "StreamMismatchError", "StreamSpec", "VideoFormat", "VideoFrame", "VideoSpec",
     "channel_layout", "describe_position", "item_end_time", "item_time", "probe",
     # node types that graph files name (declared by each package, see mediastream)
-    "NodeType", "NodeValueError",
+    "NodeType", "NodeValueError", "OutputPathError", "check_output_paths",
     # live audio
     "DeviceInfo", "DeviceSource", "DuplexDevice", "LiveStats", "XrunInfo", "list_devices",
 }  # fmt: skip
@@ -60,6 +60,7 @@ def test_exception_tree() -> None:
     assert issubclass(s.GraphError, s.MediaStreamError) and issubclass(s.GraphError, ValueError)
     assert issubclass(s.StreamMismatchError, s.GraphError)
     assert issubclass(s.NodeValueError, s.ParameterError)
+    assert issubclass(s.OutputPathError, s.ParameterError)  # bad usage: exit 2
     assert issubclass(s.ParameterError, ValueError)
     assert issubclass(s.MediaOpenError, s.MediaError) and issubclass(s.MediaOpenError, OSError)
     assert issubclass(s.EncodeError, OSError) and issubclass(s.DecodeError, s.MediaError)
