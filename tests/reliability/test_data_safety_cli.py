@@ -302,3 +302,42 @@ def test_12_info_reports_each_bad_file(
     assert "x.wav: wav" in out and "clip.mp4: mov" in out
     assert "'bad.wav'" in err and "'missing.wav'" in err
     assert "2 of 4 files could not be read" in err
+
+
+# -- what SIGKILL leaves (README "Guarantees") ------------------------------------------
+def test_sigkill_leaves_whole_lines_and_a_readable_wav(tmp_path: Path) -> None:
+    """SIGKILL cannot be caught, so nothing is finalised; what holds is what was already
+    written: JSON Lines end on a whole line (each line reaches the file in one write),
+    and a WAV keeps FFmpeg's streaming header (sizes 0xFFFFFFFF), which readers take as
+    "to the end of the file": it opens and decodes its whole samples, no error."""
+    import json
+
+    from sinks import MemorySink
+    from stream import AudioChunk
+
+    write_media(tmp_path / "long.wav", 120.0, video=False)
+    out, events = tmp_path / "k.wav", tmp_path / "k.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mediastream", "dynamics", str(tmp_path / "long.wav"),
+         str(out), "--meter-jsonl", str(events), "--no-progress", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if events.exists() and events.stat().st_size > 20_000:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.kill()
+    proc.wait(timeout=10)
+    lines = events.read_text().splitlines(keepends=True)
+    assert lines and all(line.endswith("\n") for line in lines)
+    starts = [json.loads(line)["start"] for line in lines]
+    assert starts == sorted(starts)
+    assert out.read_bytes()[4:8] == b"\xff\xff\xff\xff"  # never finalised
+    g = Graph()
+    sink = MemorySink()
+    g.chain(g.add(FileSource(out, video=False), "in"), g.add(sink, "mem"))
+    g.run_sync()
+    frames = sum(i.frames for i in sink.items if isinstance(i, AudioChunk))
+    assert 0 < frames < 120 * 48000
