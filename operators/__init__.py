@@ -15,6 +15,7 @@ from .dynamics import (
     Limiter,
 )
 from .gain import Gain
+from .loudness import LoudnessMeter, LoudnessNormalizer, LoudnessReading, LoudnessSummary
 from .meters import LevelMeter, LevelReading
 from .speaker import (
     CAMPPlusEmbedding,
@@ -57,6 +58,10 @@ __all__ = [
     "LevelMeter",
     "LevelReading",
     "Limiter",
+    "LoudnessMeter",
+    "LoudnessNormalizer",
+    "LoudnessReading",
+    "LoudnessSummary",
     "OnlineDiarizer",
     "PyannoteEmbedding",
     "SegmentationModel",

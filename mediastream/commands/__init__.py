@@ -17,6 +17,7 @@ COMMANDS = (
     "run",
     "demo",
     "meter",
+    "loudness",
     "dynamics",
     "align",
     "devices",

@@ -20,8 +20,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "dynamics",
         help="compress and limit a file's audio (optional gate) into an audio file",
-        description="FileSource(audio) -> [Gate] -> Compressor -> [Limiter] -> audio file. "
-        "Levels in dB(FS), times in ms.",
+        description="FileSource(audio) -> [Gate] -> Compressor -> [Limiter] -> audio file; "
+        "with --target-lufs, a LoudnessNormalizer (gain toward the target, then the "
+        "limiter) in the limiter's place. Levels in dB(FS) or LUFS, times in ms.",
     )
     p.add_argument("input", metavar="IN", help="input media file or URL")
     p.add_argument("output", metavar="OUT", help="output audio file (.wav, .flac, .opus, ...)")

@@ -17,6 +17,10 @@ from ._params import check_ms, coefficient
 
 __all__ = ["EnvelopeFollower", "follow"]
 
+_chunk = AudioChunk._trusted  # outputs: arrays the operator allocated, validated times
+_empty = np.empty
+_F32 = np.float32
+
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def follow(
@@ -67,6 +71,16 @@ def follow(
         state[d] = e1
         c += 2
     return -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _follow_packed(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32], ps: npt.NDArray[np.float64]
+) -> int:
+    """:func:`follow` with its parameters and state in one array (``ps`` = attack,
+    release, RMS flag, then the state per channel): three arguments for Numba to
+    dispatch per chunk instead of six."""
+    return follow(x, y, ps[3:], ps[0], ps[1], ps[2] != 0.0)
 
 
 class EnvelopeFollower(DynamicsOperator):
@@ -120,10 +134,28 @@ class EnvelopeFollower(DynamicsOperator):
         return specs
 
     def reset(self) -> None:
-        self._state = np.zeros(max(1, self._channels), np.float64)
+        # Parameters, then the state (see _follow_packed); ``_state`` is its state view.
+        self._ps = np.zeros(3 + max(1, self._channels), np.float64)
+        self._ps[:3] = (self._attack, self._release, 1.0 if self._rms else 0.0)
+        self._state = self._ps[3:]
         self._reset_common()
 
     def process(self, item: Item) -> list[Item]:
+        if type(item) is AudioChunk and item.sample_rate == self._rate and self._meter is None:
+            # The common case (no meter), with as little Python as possible; the same
+            # checks as below.
+            x = item.data
+            shape = x.shape
+            if shape[0] == self._channels and x.flags.c_contiguous:
+                expected = self._next_in
+                if expected is not None and item.start != expected:
+                    raise self._gap(item.start)
+                self._next_in = item.start + shape[1]
+                y = _empty(shape, _F32)
+                bad = _follow_packed(x, y, self._ps)
+                if bad < 0:
+                    return [_chunk(y, self._rate, item.start)]
+                raise self._non_finite(item.start + bad)
         chunk = self._check(item)
         self._follow(chunk)
         x = chunk.data
@@ -134,7 +166,7 @@ class EnvelopeFollower(DynamicsOperator):
         if bad >= 0:
             raise self._non_finite(chunk.start + bad)
         if self._meter is None:
-            return [AudioChunk(y, self._rate, chunk.start)]
+            return [_chunk(y, self._rate, chunk.start)]
         if self._ones.shape[1] < x.shape[1]:
             self._ones = np.ones((1, x.shape[1]), np.float64)
         return self._emit(x, y, self._ones[:, : x.shape[1]], chunk.start)

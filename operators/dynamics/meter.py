@@ -40,6 +40,69 @@ class DynamicsReading:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _max_abs(
+    row: npt.NDArray[np.float32], lo: int, hi: int, start: float, scr: npt.NDArray[np.float64]
+) -> float:
+    """``max(start, |row[lo:hi]|)`` for finite ``row``.
+
+    On the bit patterns: with the sign bit cleared, the order of non-negative floats is
+    the order of their bits as integers, and an integer maximum vectorises (a float one
+    does not without fast-math). Exact. ``scr``: scratch (at least one value) for the
+    bit cast.
+    """
+    bits = row[lo:hi].view(np.int32)
+    m = np.int32(0)
+    for i in range(bits.shape[0]):  # (from 0: no negative-index wraparound, so it vectorises)
+        b = bits[i] & np.int32(0x7FFFFFFF)
+        m = b if b > m else m
+    scr.view(np.int32)[0] = m
+    v = np.float64(scr.view(np.float32)[0])
+    return v if v > start else start
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _min(
+    row: npt.NDArray[np.float64], lo: int, hi: int, start: float, scr: npt.NDArray[np.float64]
+) -> float:
+    """``min(start, row[lo:hi])`` for non-negative finite ``row``, on the bit patterns
+    (as :func:`_max_abs`)."""
+    bits = row[lo:hi].view(np.int64)
+    m = np.int64(0x7FF0000000000000)  # +inf
+    for i in range(bits.shape[0]):
+        b = bits[i]
+        m = b if b < m else m
+    scr.view(np.int64)[0] = m
+    v = scr[0]
+    return v if v < start else start
+
+
+_PEAK_FLOOR = 10.0 ** (FLOOR_DB / 20.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _peak_db(v: float) -> float:
+    return 20.0 * math.log10(v) if v > _PEAK_FLOOR else FLOOR_DB
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _reading_db(acc: npt.NDArray[np.float64], out: npt.NDArray[np.float64]) -> None:
+    """``out`` rows (input peak dBFS, output peak dBFS, reduction dB) from ``acc`` rows
+    (input peak, output peak, smallest gain); peaks floored at -120 dBFS, the reduction
+    within [0, 120] dB."""
+    for c in range(acc.shape[1]):
+        out[0, c] = _peak_db(acc[0, c])
+        out[1, c] = _peak_db(acc[1, c])
+        g = acc[2, c]
+        if g >= 1.0:
+            r = 0.0
+        elif g > 0.0:
+            r = -20.0 * math.log10(g)
+        else:
+            r = -FLOOR_DB
+        out[2, c] = r if r < -FLOOR_DB else -FLOOR_DB
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _meter_kernel(
     x: npt.NDArray[np.float32],
     y: npt.NDArray[np.float32],
@@ -53,41 +116,36 @@ def _meter_kernel(
 
     ``x``/``y`` are the input and output frames aligned with each other, ``gain`` the
     gain applied, ``(1, frames)`` (one for all channels) or ``(channels, frames)``.
-    ``acc`` rows: input peak, output peak, smallest gain (carried across calls).
-    Closed windows go to ``out[k]`` (same three rows). Returns (closed, filled).
+    ``acc`` rows: input peak, output peak, smallest gain (carried across calls), then
+    scratch.
+    Closed windows go to ``out[k]`` as :func:`_reading_db` rows. Row by row, one
+    stretch up to the next window boundary at a time. Returns (closed, filled).
     """
     channels, frames = x.shape
     per_channel = gain.shape[0] > 1
     closed = 0
-    for n in range(frames):
+    i0 = 0
+    scr = acc[3]
+    while i0 < frames:
+        i1 = min(frames, i0 + window - filled)
         for c in range(channels):
-            a = abs(np.float64(x[c, n]))
-            if a > acc[0, c]:
-                acc[0, c] = a
-            b = abs(np.float64(y[c, n]))
-            if b > acc[1, c]:
-                acc[1, c] = b
-            g = gain[c, n] if per_channel else gain[0, n]
-            if g < acc[2, c]:
-                acc[2, c] = g
-        filled += 1
+            acc[0, c] = _max_abs(x[c], i0, i1, acc[0, c], scr)
+            acc[1, c] = _max_abs(y[c], i0, i1, acc[1, c], scr)
+            if per_channel or c == 0:
+                acc[2, c] = _min(gain[c if per_channel else 0], i0, i1, acc[2, c], scr)
+            else:
+                acc[2, c] = acc[2, 0]
+        filled += i1 - i0
+        i0 = i1
         if filled == window:
+            _reading_db(acc, out[closed])
             for c in range(channels):
-                out[closed, 0, c] = acc[0, c]
-                out[closed, 1, c] = acc[1, c]
-                out[closed, 2, c] = acc[2, c]
                 acc[0, c] = 0.0
                 acc[1, c] = 0.0
                 acc[2, c] = np.inf
             closed += 1
             filled = 0
     return closed, filled
-
-
-def _db(values: npt.NDArray[np.float64]) -> tuple[float, ...]:
-    with np.errstate(divide="ignore"):
-        db = 20.0 * np.log10(values)
-    return tuple(float(v) for v in np.maximum(db, FLOOR_DB))
 
 
 class Meter:
@@ -131,25 +189,19 @@ class Meter:
         self.filled = 0
         self.next_start: int | None = None
         self.fed_next: int | None = None  # the frame the next fed block must start at
-        self.acc = np.zeros((3, max(1, self.channels)), np.float64)
+        self.acc = np.zeros((4, max(1, self.channels)), np.float64)  # (row 3: scratch)
         self.acc[2, :] = np.inf
 
     def _events(self, rows: npt.NDArray[np.float64], lengths: list[int]) -> list[Event[object]]:
         out: list[Event[object]] = []
-        assert self.next_start is not None
-        for k, length in enumerate(lengths):
-            inp, outp, gmin = rows[k]
-            with np.errstate(divide="ignore"):
-                reduction = np.maximum(-20.0 * np.log10(np.minimum(gmin, 1.0)), 0.0)
-            reading = DynamicsReading(
-                self.stage,
-                _db(inp),
-                _db(outp),
-                tuple(float(v) for v in np.minimum(reduction, -FLOOR_DB)),
-            )
-            start = self.next_start
-            self.next_start = start + length
-            out.append(Event("dynamics", start, start + length, self._tb, reading))
+        start = self.next_start
+        assert start is not None
+        stage, tb = self.stage, self._tb
+        for (inp, outp, reduction), length in zip(rows.tolist(), lengths, strict=True):
+            reading = DynamicsReading(stage, tuple(inp), tuple(outp), tuple(reduction))
+            out.append(Event("dynamics", start, start + length, tb, reading))
+            start += length
+        self.next_start = start
         return out
 
     def feed(
@@ -189,7 +241,9 @@ class Meter:
         """The partial last window, if any."""
         if not self.filled or self.next_start is None:
             return []
-        out = self._events(self.acc[np.newaxis].copy(), [self.filled])
+        rows = np.empty((1, 3, self.acc.shape[1]), np.float64)
+        _reading_db(self.acc, rows[0])
+        out = self._events(rows, [self.filled])
         self.filled = 0
         self.acc[0:2, :] = 0.0
         self.acc[2, :] = np.inf

@@ -97,3 +97,37 @@ def test_gate_without_limiter(tmp_path: Path) -> None:
     assert rate == RATE and y.shape == x.shape
     assert np.abs(y[:, 12_000:20_000]).max() < 1e-5  # gated (and 16-bit flac rounds to 0)
     np.testing.assert_allclose(y[:, -4800:], x[:, -4800:], atol=2 / 32768)  # open
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--gate-range-db", "-30"], "--gate-range-db"),
+        (["--gate-hold-ms", "5", "--gate-ratio", "2"], "--gate-ratio"),
+    ],
+)
+def test_gate_option_without_gate_threshold_is_an_error(
+    tmp_path: Path, extra: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 17: a gate option without --gate-threshold-db used to be silently ignored.
+    src = tmp_path / "in.wav"
+    _write_wav(src, np.zeros((2, 4800), np.float32))
+    out = tmp_path / "out.wav"
+    code = main(["dynamics", str(src), str(out), "--quiet", "--no-progress", *extra])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert named in err and "--gate-threshold-db" in err
+    assert not out.exists()
+
+
+def test_gate_range_with_gate_threshold_is_used(tmp_path: Path) -> None:
+    # -80 dBFS hiss under a -50 dB gate: range -6 dB leaves it 6 dB down, not silenced.
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, RATE)) * 1e-4).astype(np.float32)
+    src, out = tmp_path / "in.wav", tmp_path / "out.wav"
+    _write_wav(src, x)
+    args = ["dynamics", str(src), str(out), "--gate-threshold-db", "-50", "--no-limiter"]
+    assert main([*args, "--gate-range-db", "-6", "--quiet", "--no-progress"]) == 0
+    y, _ = _read(out)
+    ratio_db = 20 * np.log10(np.abs(y[:, 24_000:]).max() / np.abs(x[:, 24_000:]).max())
+    assert -7.0 < ratio_db < -5.0
