@@ -27,7 +27,8 @@ DTW cost per cell (same process, after the runs above):
     differences inside, ours are precomputed).
 ``online``
     :class:`~operators.video.OnlineSubsequenceDTW` on the pair's real fingerprints,
-    everything included (cost products, finality checks), per band cell.
+    everything included (cost products, finality checks), per band cell; with
+    ``pattern=False`` (constant step weights, librosa's model) for the identity check.
 ``librosa``
     ``librosa.sequence.dtw(C=C, subseq=True, step_sizes_sigma=[[1, 0]..[1, 3]],
     weights_add=...)`` on the full ``n_fg x n_bg`` cost matrix: the exact offline
@@ -210,7 +211,8 @@ def prepare(options: Options) -> Prepared:
         dtai.warping_paths_fast(s1, s2, window=BAND, compact=True)
         dtai_s = time.perf_counter() - t0
 
-        online = OnlineSubsequenceDTW(slope=slope, dim=fg_t.shape[1], band=BAND)
+        # Constant step weights (pattern=False): librosa's model, for the identity check.
+        online = OnlineSubsequenceDTW(slope=slope, dim=fg_t.shape[1], band=BAND, pattern=False)
         out = []
         t0 = time.perf_counter()
         for k in range(max(len(fg_t), len(bg_t))):  # time order, both from frame 0
@@ -282,3 +284,176 @@ def prepare(options: Options) -> Prepared:
 
     atexit.register(shutil.rmtree, tmp, True)
     return Prepared(run=run, params=params, checks=checks, profile=profile)
+
+
+# -- accuracy on variants: real low-motion footage and generated content -------------
+
+VARIANT_WORK_WIDTH = 320  # the aligner's working width (``mediastream align`` default)
+VARIANT_SOURCE_WIDTH = 640  # variants are cut at this size, then shrunk like the decoder
+# A fg whose every frame, shrunk to 16 px wide, has a grey standard deviation below this
+# shows nothing to align (a crop of a black part of a dark shot): the "_visible"
+# summaries leave such variants out (the plain summaries keep them).
+MIN_TEXTURE = 3.0
+
+
+def _variant_sources(quick: bool) -> dict[str, tuple[list[Any], float]]:
+    """name -> (source frames at VARIANT_SOURCE_WIDTH, fps)."""
+    from mediastream.synth import synth_frame
+    from tests.operators.video.real_pairs import REAL_CLIP, load_clip
+
+    frames = 96 if quick else 192
+    w, h = VARIANT_SOURCE_WIDTH, VARIANT_SOURCE_WIDTH * 9 // 16
+    out: dict[str, tuple[list[Any], float]] = {}
+    if REAL_CLIP.exists():
+        out["talking_head"] = (load_clip(REAL_CLIP, width=w, max_frames=frames), 24.0)
+    out["synthetic"] = ([synth_frame(i, w, h, 24.0) for i in range(frames)], 24.0)
+    return out
+
+
+def _align_variant(pair: Any) -> dict[str, float]:
+    """Run VideoAlign on one variant (frames shrunk to the working width, in time order)."""
+    from fractions import Fraction
+
+    from operators.video import VideoAlign
+    from operators.video.registration import _texture
+    from stream import VideoFrame, VideoSpec
+    from tests.operators.video.real_pairs import shrink
+
+    v = pair.variant
+    factor = VARIANT_WORK_WIDTH / pair.bg[0].shape[1]
+    tb = Fraction(1, 1000)
+
+    def frames(images: list[Any], fps: float) -> list[VideoFrame]:
+        return [
+            VideoFrame(im, i, round(i * 1000 / fps), tb, "gray")
+            for i, im in enumerate(shrink(images, factor))
+        ]
+
+    fg, bg = frames(pair.fg, v.fg_fps), frames(pair.bg, v.bg_fps)
+    texture = max(_texture(f.data) for f in fg)
+    op = VideoAlign(fg_rate=v.fg_fps, bg_rate=v.bg_fps)
+    op.configure(
+        {
+            "fg": VideoSpec(fg[0].width, fg[0].height, "gray", Fraction(v.fg_fps)),
+            "bg": VideoSpec(bg[0].width, bg[0].height, "gray", Fraction(v.bg_fps)),
+        }
+    )
+    items = sorted(
+        [("fg", f) for f in fg] + [("bg", b) for b in bg], key=lambda t: (t[1].time, t[0] == "bg")
+    )
+    events: list[Any] = []
+    t0 = time.perf_counter()
+    for port, frame in items:
+        events += op.process_port(port, frame)
+    events += op.flush()
+    wall = time.perf_counter() - t0
+    pairs = [e.payload for e in events if e.kind == "align_pair"]
+    reg = next((e.payload for e in events if e.kind == "align_registration"), None)
+    out = {
+        "fg_count": float(len(fg)), "paired_count": float(len(pairs)), "wall_s": wall,
+        "fg_texture": texture,
+    }  # fmt: skip
+    if len(pairs) == len(fg):
+        err = pair.errors([p.bg_index for p in pairs])
+        out["mean_frame_error"] = float(err.mean())
+        out["max_frame_error"] = float(err.max())
+    else:
+        out["mean_frame_error"] = out["max_frame_error"] = math.inf
+    x, y, w, h = (c * factor for c in v.crop)
+    if reg is None:
+        out["reg_px"] = out["scale_pct"] = math.inf
+    else:
+        out["reg_px"] = max(abs(reg.x - x), abs(reg.y - y))
+        out["scale_pct"] = 100 * max(abs(w / reg.width - 1), abs(h / reg.height - 1))
+    return out
+
+
+def _variant_list(quick: bool) -> list[tuple[str, str, Any]]:
+    """(name, source, Variant): fixed issue cases, then random ones of the bench class."""
+    from tests.operators.video.real_pairs import Variant, random_variant
+
+    size = (VARIANT_SOURCE_WIDTH, VARIANT_SOURCE_WIDTH * 9 // 16)
+    duration = 4.0 if quick else 8.0
+    out: list[tuple[str, str, Any]] = [
+        ("issue_crop_24_30", "talking_head",
+         Variant(crop=(180, 80, 400, 240), bg_fps=24, fg_fps=30, start_s=20 / 24)),
+        ("issue_hard_24_25", "talking_head",
+         Variant(crop=(180, 80, 400, 240), scale=0.6, gamma=0.8, noise=6, bg_fps=24,
+                 fg_fps=25, start_s=45 / 24, bg_drop=6 / 192, seed=1)),
+    ]  # fmt: skip
+    for source, seed, count in (("talking_head", 2027, 12), ("synthetic", 2028, 6)):
+        rng = np.random.default_rng(seed)
+        for k in range(2 if quick else count):
+            v = random_variant(rng, size, duration_s=duration)
+            out.append((f"{source}_{k:02d}", source, v))
+    return out
+
+
+@register(
+    "align_variants",
+    "alignment accuracy on variants of real low-motion footage and generated content",
+)
+def prepare_variants(options: Options) -> Prepared:
+    from tests.operators.video.real_pairs import make_pair
+
+    sources = _variant_sources(options.quick)
+    cases = [(n, s, v) for n, s, v in _variant_list(options.quick) if s in sources]
+    pairs = [(n, s, make_pair(sources[s][0], v)) for n, s, v in cases]
+
+    def run() -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        rows: dict[str, list[dict[str, float]]] = {}
+        for name, source, pair in pairs:
+            m = _align_variant(pair)
+            for key, value in m.items():
+                metrics[f"{name}_{key}"] = value
+            if not name.startswith("issue_"):
+                rows.setdefault(source, []).append(m)
+                if m["fg_texture"] >= MIN_TEXTURE:
+                    rows.setdefault(f"{source}_visible", []).append(m)
+        for group, ms in rows.items():
+            temporal = [
+                m["paired_count"] == m["fg_count"]
+                and m["mean_frame_error"] <= 0.3
+                and m["max_frame_error"] <= 1
+                for m in ms
+            ]
+            spatial = [m["reg_px"] <= 1 and m["scale_pct"] <= 1 for m in ms]
+            mean_err = [m["mean_frame_error"] for m in ms]
+            metrics[f"{group}_variants_count"] = float(len(ms))
+            metrics[f"{group}_all_paired_share"] = float(
+                np.mean([m["paired_count"] == m["fg_count"] for m in ms])
+            )
+            metrics[f"{group}_mean_of_mean_frame_error"] = float(np.mean(mean_err))
+            metrics[f"{group}_median_of_mean_frame_error"] = float(np.median(mean_err))
+            metrics[f"{group}_worst_max_frame_error"] = max(m["max_frame_error"] for m in ms)
+            metrics[f"{group}_median_reg_px"] = float(np.median([m["reg_px"] for m in ms]))
+            metrics[f"{group}_worst_reg_px"] = max(m["reg_px"] for m in ms)
+            metrics[f"{group}_median_scale_pct"] = float(np.median([m["scale_pct"] for m in ms]))
+            metrics[f"{group}_worst_scale_pct"] = max(m["scale_pct"] for m in ms)
+            metrics[f"{group}_temporal_target_share"] = float(np.mean(temporal))
+            metrics[f"{group}_registration_target_share"] = float(np.mean(spatial))
+        return metrics
+
+    def checks(m: Mapping[str, float]) -> dict[str, bool]:
+        out = {}
+        for group in [*sources, *(f"{s}_visible" for s in sources)]:
+            if f"{group}_variants_count" in m:
+                out[f"{group}: every fg frame paired"] = m[f"{group}_all_paired_share"] == 1.0
+                out[f"{group}: every variant mean <= 0.3, max <= 1 frame"] = (
+                    m[f"{group}_temporal_target_share"] == 1.0
+                )
+                out[f"{group}: every registration within 1 px and 1 %"] = (
+                    m[f"{group}_registration_target_share"] == 1.0
+                )
+        return out
+
+    params = {
+        "work_width": VARIANT_WORK_WIDTH,
+        "source_width": VARIANT_SOURCE_WIDTH,
+        "sources": {s: f"{len(f)} frames at {fps:g} fps" for s, (f, fps) in sources.items()},
+        "variants": {n: v.describe() for n, _, v in cases},
+        "errors": "bg frames to the nearest bg frame showing the fg frame's source frame",
+        "registration": "px at the working width; scale_pct: region width/height error",
+    }
+    return Prepared(run=run, params=params, checks=checks)

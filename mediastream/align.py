@@ -78,6 +78,8 @@ class AlignSummary:
         region_size: the bg region size the fg shows (full resolution, pixels).
         scale: fg pixels per bg pixel (full resolution).
         registration_score: correlation of the registration, -1..1.
+        registration_residual: how far apart single frames place the fg (full
+            resolution pixels; see :class:`operators.video.AlignRegistration`).
         first_bg, last_bg: bg frames paired with the first and last fg frames.
         wall_s: seconds the run took; ``realtime`` is fg media seconds per wall second.
     """
@@ -90,6 +92,7 @@ class AlignSummary:
     region_size: tuple[float, float] | None = None
     scale: float | None = None
     registration_score: float | None = None
+    registration_residual: float | None = None
     first_bg: int | None = None
     last_bg: int | None = None
     wall_s: float = 0.0
@@ -104,6 +107,7 @@ class AlignSummary:
             self.region_size = (p.width * f, p.height * f)
             self.scale = self.setup.fg_size[0] / (p.width * f)
             self.registration_score = p.score
+            self.registration_residual = p.residual * f
         elif event.kind == "align_pair":
             self.frames_aligned += 1
             self.forced += not p.final
@@ -132,7 +136,8 @@ class AlignSummary:
             lines.append(
                 f"fg sits at x={self.offset[0]:.1f} y={self.offset[1]:.1f} in the bg "
                 f"(region {self.region_size[0]:.1f}x{self.region_size[1]:.1f} px, "
-                f"scale {self.scale:.3f}, match {self.registration_score:.3f})"
+                f"scale {self.scale:.3f}, match {self.registration_score:.3f}, "
+                f"residual {self.registration_residual or 0.0:.2f} px)"
             )
         else:
             lines.append("registration: not found (no pairs)")

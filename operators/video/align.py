@@ -4,11 +4,18 @@ Two input ports, ``"fg"`` and ``"bg"``, take video frames (ask the decoder for s
 grey frames, both shrunk by the same factor). The operator:
 
 1. registers the fg in the bg (:class:`~operators.video.registration.Registrar`:
-   multi-scale template matching, confirmed on several frames);
-2. fingerprints fg frames whole and bg frames on the registered region only
-   (:class:`~operators.video.fingerprint.FrameFingerprinter` thumbnails);
+   multi-scale template matching, confirmed on several frames, then made exact, to a
+   fraction of a pixel and of a per cent in scale, on frames spread over about a
+   second: :mod:`operators.video.refine`);
+2. fingerprints fg frames whole and bg frames on the registered region only, taken at
+   its sub-pixel position (:func:`~operators.video.fingerprint.subpixel_crop`: on a
+   slow pan, half a pixel of rounding looks like a frame of time), as 64x36
+   :class:`~operators.video.fingerprint.FrameFingerprinter` thumbnails (the detail
+   that tells near-identical frames apart);
 3. aligns the two fingerprint streams with the windowed online subsequence DTW
-   (:class:`~operators.video.online_dtw.OnlineSubsequenceDTW`) and emits an
+   (:class:`~operators.video.online_dtw.OnlineSubsequenceDTW`, its start searched
+   near the registration's match, its steps held to the frame-rate pattern through
+   static stretches) and emits an
    ``"align_pair"`` event per fg frame as soon as its pair is final (or forced by
    ``max_lag``), after one ``"align_registration"`` event; with ``band_costs`` each
    pair is followed by an ``"align_band"`` event holding the DTW band row it was
@@ -47,11 +54,12 @@ from stream import (
     VideoSpec,
 )
 
-from .fingerprint import FrameFingerprinter, gray_of
+from .fingerprint import FrameFingerprinter, gray_of, subpixel_crop
 from .online_dtw import DTWPair, OnlineSubsequenceDTW
 from .registration import Registrar, Registration
 
 __all__ = ["AlignBand", "AlignPair", "AlignRegistration", "VideoAlign"]
+
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ class AlignRegistration:
         fg_index: the fg frame that was matched (the first with texture).
         bg_index: the bg frame it was matched on.
         bg_width, bg_height: size of the bg frames the region refers to, pixels.
+        residual: how far apart (pixels) the placements of single refinement frames
+            lie from the joint one (0 when it was not refined).
     """
 
     x: float
@@ -118,6 +128,7 @@ class AlignRegistration:
     bg_index: int
     bg_width: int
     bg_height: int
+    residual: float = 0.0
 
 
 class VideoAlign(Operator):
@@ -126,14 +137,17 @@ class VideoAlign(Operator):
     Args:
         band: DTW half-band, bg frames (default 8).
         max_lag: most fg frames a pair may wait before it is forced out (default 90).
-        max_step: largest bg advance per fg frame (default 3).
-        step_penalty: cost per bg frame of deviation from the rate ratio (default 0.01).
+        max_step: largest bg advance per fg frame (default: ``2 * bg_rate / fg_rate``
+            rounded up, at least 4 and at most ``band``: room for a dropped fg frame).
+        step_penalty: cost per bg frame of deviation from the frame-rate step pattern
+            (default 0.03; costs are ``1 - correlation`` of thumbnails).
         min_scale: smallest fg/region size ratio searched (default 0.25).
         max_scale: largest (default 1.0).
         fg_rate: fg frames per second (default: the input spec's frame rate).
         bg_rate: bg frames per second (default: the input spec's frame rate).
-        thumb_width: thumbnail width, pixels (default 32).
-        thumb_height: thumbnail height, pixels (default 18).
+        thumb_width: thumbnail width, pixels (default 64: on a slow shot, the detail
+            that tells frames apart).
+        thumb_height: thumbnail height, pixels (default 36).
         confirm_s: the registration's match must be the best within this many seconds
             of bg on each side (default 1 s); the pairs start that much later.
         band_costs: after every ``"align_pair"`` event, also emit an ``"align_band"``
@@ -149,14 +163,14 @@ class VideoAlign(Operator):
         self,
         band: int = 8,
         max_lag: int = 90,
-        max_step: int = 3,
-        step_penalty: float = 0.01,
+        max_step: int | None = None,
+        step_penalty: float = 0.03,
         min_scale: float = 0.25,
         max_scale: float = 1.0,
         fg_rate: float | None = None,
         bg_rate: float | None = None,
-        thumb_width: int = 32,
-        thumb_height: int = 18,
+        thumb_width: int = 64,
+        thumb_height: int = 36,
         confirm_s: float = 1.0,
         band_costs: bool = False,
     ) -> None:
@@ -164,8 +178,10 @@ class VideoAlign(Operator):
             if rate is not None and not 0 < rate <= 1000:
                 raise ParameterError(f"VideoAlign.{name} must be in (0, 1000] fps, got {rate}")
         self.fingerprinter = FrameFingerprinter(thumb_width, thumb_height)
+        self._auto_step = max_step is None
         self._params: dict[str, Any] = {
-            "band": band, "max_lag": max_lag, "max_step": max_step, "step_penalty": step_penalty,
+            "band": band, "max_lag": max_lag, "step_penalty": step_penalty,
+            "max_step": max(1, min(4, band)) if max_step is None else max_step,
         }  # fmt: skip
         # Validate now (with slope 1); rebuilt with the real slope in configure().
         OnlineSubsequenceDTW(dim=self.fingerprinter.dim, **self._params)
@@ -218,6 +234,9 @@ class VideoAlign(Operator):
         self.slope = rates["bg"] / rates["fg"]
         self._bg_fps = rates["bg"]
         self._fg_fps = rates["fg"]
+        if self._auto_step:
+            band = self._params["band"]
+            self._params["max_step"] = max(1, min(band, max(4, math.ceil(2 * self.slope))))
         if not self.slope <= self._params["max_step"]:
             raise IncompatibleInputError(
                 f"VideoAlign: bg/fg frame rate ratio {self.slope:.3f} exceeds max_step "
@@ -234,6 +253,7 @@ class VideoAlign(Operator):
         self.registrar.reset()
         self.registration: AlignRegistration | None = None
         self._region: tuple[int, int, int, int] | None = None
+        self._exact = (0.0, 0.0, 0.0, 0.0)  # the region, sub-pixel
         self._fg_times: deque[tuple[int, int]] = deque()  # (index, pts) not yet paired
         self._bg_times: deque[tuple[int, int]] = deque()  # (index, pts) still pairable
         self._fg_tb: Fraction | None = None
@@ -296,16 +316,26 @@ class VideoAlign(Operator):
     def _registered(self, reg: Registration) -> list[Item]:
         bw, bh = self._bg_size
         assert self.registrar.bg_index is not None
+        refined = self.registrar.refined
         self.registration = AlignRegistration(
             reg.x, reg.y, reg.width, reg.height, reg.scale, reg.score,
             self.registrar.ref or 0, self.registrar.bg_index, bw, bh,
+            refined.residual if refined is not None else 0.0,
         )  # fmt: skip
         self._region = reg.region(bw, bh)
+        self._exact = (reg.x, reg.y, reg.width, reg.height)
         out: list[Item] = []
         if self._fg_times:
             _, pts = self._fg_times[0]
             assert self._fg_tb is not None
             out.append(Event("align_registration", pts, pts, self._fg_tb, self.registration))
+        r0 = self.dtw.first_content
+        if r0 is not None:
+            # The DTW's start: near where the registration matched (the same instant,
+            # confirmed on several frames), never a look-alike elsewhere in the bg.
+            at = self.registrar.bg_index + ((r0 - (self.registrar.ref or 0)) * self.slope)
+            reach = self._params["band"]
+            self.dtw.limit_start(math.floor(at) - reach, math.ceil(at) + reach)
         held = list(self.registrar.bg_frames)
         self.registrar.bg_frames.clear()
         self._trim_bg_times(held[0][0] if held else self._bg_count)
@@ -316,8 +346,7 @@ class VideoAlign(Operator):
 
     def _push_bg(self, index: int, gray: np.ndarray[Any, Any]) -> list[DTWPair]:
         assert self._region is not None
-        x, y, w, h = self._region
-        return self.dtw.push_bg(index, self.fingerprinter.thumb(gray[y : y + h, x : x + w]))
+        return self.dtw.push_bg(index, self.fingerprinter.thumb(subpixel_crop(gray, *self._exact)))
 
     def _trim_bg_times(self, first: int) -> None:
         times = self._bg_times

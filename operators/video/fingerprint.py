@@ -40,6 +40,7 @@ __all__ = [
     "color_histogram",
     "gray_of",
     "pack_hash",
+    "subpixel_crop",
     "thumbnail_cost",
 ]
 
@@ -59,6 +60,32 @@ def gray_of(data: npt.NDArray[np.uint8], pixel_format: str) -> npt.NDArray[np.ui
     cv2 = _cv2()
     code = cv2.COLOR_BGR2GRAY if pixel_format == "bgr24" else cv2.COLOR_RGB2GRAY
     return np.asarray(cv2.cvtColor(np.ascontiguousarray(data), code), dtype=np.uint8)
+
+
+def subpixel_crop(
+    gray: npt.NDArray[np.uint8], x: float, y: float, width: float, height: float
+) -> npt.NDArray[np.uint8]:
+    """The region ``(x, y, width, height)`` of ``gray`` at its sub-pixel position.
+
+    ``round(width) x round(height)`` pixels whose top-left corner is at ``(x, y)``:
+    the fractional part of the position is a bilinear shift (``cv2.warpAffine``) of a
+    window one pixel larger, so a region 0.4 px off a pixel edge is not rounded to it
+    (on a slow pan, that rounding alone looks like a frame of time). Past the frame's
+    edges the border pixels repeat.
+    """
+    cv2 = _cv2()
+    bh, bw = gray.shape[:2]
+    w, h = max(1, min(bw, round(width))), max(1, min(bh, round(height)))
+    x0, y0 = math.floor(x), math.floor(y)
+    fx, fy = x - x0, y - y0
+    if fx == 0.0 and fy == 0.0 and 0 <= x0 <= bw - w and 0 <= y0 <= bh - h:
+        return gray[y0 : y0 + h, x0 : x0 + w]
+    m = np.array([[1.0, 0.0, x], [0.0, 1.0, y]], np.float64)
+    out = cv2.warpAffine(
+        gray, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )  # fmt: skip
+    return np.asarray(out, dtype=np.uint8)
 
 
 def pack_hash(raw: npt.NDArray[np.uint8]) -> int:

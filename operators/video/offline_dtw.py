@@ -11,7 +11,16 @@ frame, 2 or more: dropped frames or a faster bg rate) at an additive penalty
     D[i, j] = C[i, j] + min_s (D[i - 1, j - s] + step_penalty * |s - slope|)
     end     = argmin_j D[n - 1, j]                       (free end)
 
-Every path has one cell per row, so paths of different slopes compete fairly. This
+Every path has one cell per row, so paths of different slopes compete fairly.
+
+**Step pattern.** At a fractional slope the right path does not step by ``slope``
+every row: 24 -> 30 fps advances the bg by 1, 1, 1, 1, 0 frames. With the constant
+penalty above, always stepping by the nearest integer is cheaper than that pattern,
+so where the costs are flat (a static shot) the path drifts off the true rate. Given a
+``phase`` (the bg position of fg frame 0, fractional), the penalty of row ``i`` is
+instead ``step_penalty * |s - e_i|`` with ``e_i = floor(phase + slope * i) -
+floor(phase + slope * (i - 1))``: following the frame-rate pattern costs nothing, and a
+dropped frame costs one ``step_penalty`` once, whatever the rows before it. This
 is librosa's ``sequence.dtw(C, subseq=True, step_sizes_sigma=[[1, s]...],
 weights_add=...)`` with a one-cell-per-row step set.
 
@@ -38,6 +47,7 @@ __all__ = [
     "banded_subsequence_dtw",
     "dtw_on_band",
     "check_dtw_parameters",
+    "pattern_weights",
     "step_weights",
     "subsequence_dtw",
 ]
@@ -68,6 +78,31 @@ def step_weights(slope: float, max_step: int, step_penalty: float) -> npt.NDArra
     """Additive cost of each step ``s = 0..max_step``: ``step_penalty * |s - slope|``."""
     s = np.arange(max_step + 1, dtype=np.float64)
     return step_penalty * np.abs(s - slope)
+
+
+@numba.njit(cache=True, nogil=True)
+def pattern_step(phase: float, slope: float, i: int) -> int:  # pragma: no cover - compiled
+    """Expected bg advance into row ``i``: ``floor(phase + slope * i) - floor(... (i - 1))``."""
+    return int(np.floor(phase + slope * i)) - int(np.floor(phase + slope * (i - 1)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_pattern(
+    phase: float, slope: float, i: int, penalty: float, out: npt.NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
+    e = pattern_step(phase, slope, i)
+    for s in range(out.shape[0]):
+        out[s] = penalty * abs(s - e)
+
+
+def pattern_weights(
+    phase: float, slope: float, i: int, max_step: int, step_penalty: float
+) -> npt.NDArray[np.float64]:
+    """Additive cost of each step ``s = 0..max_step`` into row ``i`` on the frame-rate
+    pattern of ``phase`` (module docs)."""
+    out = np.empty(max_step + 1, np.float64)
+    _fill_pattern(float(phase), float(slope), int(i), float(step_penalty), out)
+    return out
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -124,8 +159,12 @@ def _banded(
     slope: float,
     weights: npt.NDArray[np.float64],
     full: bool,
+    penalty: float,
+    phase: float,
 ) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
     n, m = cost.shape
+    patterned = not np.isnan(phase)
+    w = weights.copy()
     width = m if full else 2 * band + 1
     los = np.zeros(n, np.int64)
     steps = np.full((n, width), -1, np.int8)
@@ -148,7 +187,9 @@ def _banded(
             for k in range(width):
                 cur[k] = crow[k]
         else:
-            dtw_row(prev, los[i - 1], crow, lo, weights, cur, steps[i])
+            if patterned:
+                _fill_pattern(phase, slope, i, penalty, w)
+            dtw_row(prev, los[i - 1], crow, lo, w, cur, steps[i])
         if not flat:
             best_k = 0
             for k in range(width):
@@ -225,16 +266,23 @@ def _as_cost(cost: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 def subsequence_dtw(
-    cost: npt.ArrayLike, slope: float = 1.0, max_step: int = 3, step_penalty: float = 0.01
+    cost: npt.ArrayLike,
+    slope: float = 1.0,
+    max_step: int = 3,
+    step_penalty: float = 0.01,
+    phase: float | None = None,
 ) -> npt.NDArray[np.int64]:
     """Exact subsequence DTW over the whole cost matrix (``(n_fg, n_bg)``).
 
-    Returns the bg frame of each fg frame (``(n_fg,)`` int64, non-decreasing).
+    ``phase``: penalise deviations from the frame-rate step pattern of that bg position
+    of fg frame 0 instead of from ``slope`` (module docs). Returns the bg frame of each
+    fg frame (``(n_fg,)`` int64, non-decreasing).
     """
     check_dtw_parameters(slope, max(max_step, math.ceil(slope)), max_step, step_penalty)
     c = _as_cost(cost)
     w = step_weights(slope, max_step, step_penalty)
-    return np.asarray(_banded(c, 0.0, 0, float(slope), w, True))
+    ph = math.nan if phase is None else float(phase)
+    return np.asarray(_banded(c, 0.0, 0, float(slope), w, True, float(step_penalty), ph))
 
 
 def banded_subsequence_dtw(
@@ -244,6 +292,7 @@ def banded_subsequence_dtw(
     band: int = 8,
     max_step: int = 3,
     step_penalty: float = 0.01,
+    pattern: bool = True,
 ) -> npt.NDArray[np.int64]:
     """Subsequence DTW restricted to the path-following band (see module docs).
 
@@ -254,11 +303,16 @@ def banded_subsequence_dtw(
         slope: expected bg frames per fg frame.
         band: half-width of the band, bg frames.
         max_step: largest bg advance per fg frame.
-        step_penalty: cost per bg frame of deviation from ``slope``.
+        step_penalty: cost per bg frame of deviation from the expected step.
+        pattern: the expected step follows the frame-rate pattern of ``start`` (the
+            online aligner's rule, default) rather than being ``slope`` itself.
     """
     check_dtw_parameters(slope, band, max_step, step_penalty)
     c = _as_cost(cost)
     if not (math.isfinite(start) and start < c.shape[1]):
         raise ValueError(f"DTW start must be a bg position below {c.shape[1]}, got {start}")
     w = step_weights(slope, max_step, step_penalty)
-    return np.asarray(_banded(c, float(start), band, float(slope), w, False))
+    ph = float(start) if pattern else math.nan
+    return np.asarray(
+        _banded(c, float(start), band, float(slope), w, False, float(step_penalty), ph)
+    )

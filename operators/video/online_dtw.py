@@ -6,15 +6,21 @@ interleaving and returns ``(fg, bg)`` pairs as soon as they are certain:
 1. **Start search.** The fg may start anywhere inside the bg. Candidate bg frames
    ``j`` for the first fg frame with content (``r0``: black and flat frames have zero
    thumbnails) are scored by the mean cost of fg frames ``r0 + k`` (``k <
-   search_frames``) against bg frames ``j + round(k * slope)``; the start locks on the
-   first candidate that costs at most ``accept_cost`` and is the lowest within
-   ``confirm`` candidates on each side (at the end of the input, the lowest candidate
-   still held), and fg frame 0 is placed ``r0 * slope`` bg frames before it.
+   search_frames``) against bg frames ``floor(j + f + k * slope)``, for sub-frame
+   phases ``f`` in 0, 1/4, 1/2, 3/4 (the best phase is the candidate's); the start
+   locks on the first candidate that costs at most ``accept_cost`` and is the lowest
+   within ``confirm`` candidates on each side (at the end of the input, the lowest
+   candidate still held), and fg frame 0 is placed ``r0 * slope`` bg frames before
+   ``j + f``. :meth:`~OnlineSubsequenceDTW.limit_start` (a registration's time of the
+   match) keeps the search to a window of candidates.
 2. **Banded rows.** Each fg frame then fills one row of the banded DTW of
    :mod:`operators.video.offline_dtw` (``2 * band + 1`` cells following the path;
    across flat fg frames the band advances at the expected slope), as
    soon as the bg frames of its band have arrived: one matrix-vector product for the
-   costs and one Numba row update.
+   costs and one Numba row update. Steps are penalised for leaving the frame-rate
+   pattern of the locked start (:mod:`operators.video.offline_dtw`, "step pattern"):
+   through static stretches, where every nearby bg frame costs the same, the path
+   keeps the true rate instead of wandering.
 3. **Finality.** After each row, the paths ending in every live cell of the newest
    row are traced back; where they all pass through one cell, that cell and
    everything before it is final and emitted. It is exactly what the offline banded
@@ -40,7 +46,7 @@ import numpy.typing as npt
 from stream import ParameterError
 
 from ._band import FeatureWindow, converge, roots, trace
-from .offline_dtw import check_dtw_parameters, dtw_row, step_weights
+from .offline_dtw import check_dtw_parameters, dtw_row, pattern_weights, step_weights
 
 __all__ = ["DTWPair", "OnlineSubsequenceDTW"]
 
@@ -75,7 +81,11 @@ class OnlineSubsequenceDTW:
         dim: feature length (default 576: a 32x18 thumbnail).
         record_bands: also keep, for every pair emitted, the band row it was chosen
             from (default False); :meth:`take_bands` hands them over.
+        pattern: penalise steps off the frame-rate pattern of the start rather than off
+            ``slope`` itself (default True; False is librosa's constant step weights).
     """
+
+    PHASES = 4  # sub-frame phases tried per start candidate
 
     def __init__(
         self,
@@ -89,6 +99,7 @@ class OnlineSubsequenceDTW:
         accept_cost: float = 0.35,
         dim: int = 576,
         record_bands: bool = False,
+        pattern: bool = True,
     ) -> None:
         check_dtw_parameters(slope, band, max_step, step_penalty)
         if not 1 <= max_lag <= 100_000:
@@ -113,6 +124,7 @@ class OnlineSubsequenceDTW:
         self.accept_cost = float(accept_cost)
         self.dim = dim
         self.record_bands = bool(record_bands)
+        self.pattern = bool(pattern)
         self.width = 2 * band + 1
         self._weights = step_weights(self.slope, max_step, self.step_penalty)
         self.reset()
@@ -129,7 +141,9 @@ class OnlineSubsequenceDTW:
         # start search
         self._next_cand = 0
         self._scores = np.empty(0, np.float64)  # scores of candidates _score_base...
+        self._phases = np.empty(0, np.float64)  # their best sub-frame phases
         self._score_base = 0
+        self._limit: tuple[int, int] | None = None  # candidates allowed (limit_start)
         self._next_check = 0
         # rows
         self._next_row = 0
@@ -192,19 +206,41 @@ class OnlineSubsequenceDTW:
 
     # -- start search -----------------------------------------------------------------
     def _offsets(self, k: int) -> npt.NDArray[np.int64]:
-        return np.round(np.arange(k) * self.slope).astype(np.int64)
+        """bg offsets of fg frames ``r0 + 0..k-1`` for each phase: ``(PHASES, k)``."""
+        f = np.arange(self.PHASES, dtype=np.float64)[:, np.newaxis] / self.PHASES
+        return np.floor(f + np.arange(k) * self.slope).astype(np.int64)
 
-    def _score(self, cands: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.float64]:
+    def _score(
+        self, cands: npt.NDArray[np.int64], k: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Mean cost of each candidate at its best phase, and that phase."""
         offs = self._offsets(k)
         assert self._r0 is not None
         fg = self._fg.rows(self._r0, self._r0 + k)
         out = np.empty(cands.shape[0], np.float64)
+        phase = np.empty(cands.shape[0], np.float64)
         last = self._bg.count - 1
-        for a in range(0, cands.shape[0], 256):
-            idx = np.minimum(cands[a : a + 256, np.newaxis] + offs, last) - self._bg.base
-            sims = np.einsum("ckd,kd->c", self._bg.data[idx], fg, optimize=False)
-            out[a : a + 256] = 1.0 - sims / k
-        return out
+        for a in range(0, cands.shape[0], 64):
+            c = cands[a : a + 64, np.newaxis, np.newaxis]
+            idx = np.minimum(c + offs, last) - self._bg.base
+            sims = np.einsum("cpkd,kd->cp", self._bg.data[idx], fg, optimize=False)
+            cost = 1.0 - sims / k
+            best = np.argmin(cost, axis=1)
+            out[a : a + 64] = cost[np.arange(cost.shape[0]), best]
+            phase[a : a + 64] = best / self.PHASES
+        if self._limit is not None:
+            lo, hi = self._limit
+            out[(cands < lo) | (cands > hi)] = np.inf
+        return out, phase
+
+    def limit_start(self, lo: int, hi: int) -> None:
+        """Consider only bg frames ``lo..hi`` as the match of the first fg frame with
+        content (e.g. around a registration's match); call before any bg frame."""
+        if self._bg_first is not None:
+            raise ValueError("limit_start must come before the first bg frame")
+        if hi < lo:
+            raise ValueError(f"limit_start: empty window {lo}..{hi}")
+        self._limit = (lo, hi)
 
     def _search(self) -> None:
         if self._bg_first is None:
@@ -219,14 +255,25 @@ class OnlineSubsequenceDTW:
             k = min(k, self._fg.count - r0)
         if self._fg.count < r0 + k:
             return
-        offs_last = round((k - 1) * self.slope)
+        offs_last = math.floor(1 + (k - 1) * self.slope)
         stop = self._bg.count if self._ended else self._bg.count - offs_last
         if stop > self._next_cand:
             cands = np.arange(self._next_cand, stop, dtype=np.int64)
-            self._scores = np.concatenate([self._scores, self._score(cands, k)])
+            scores, phases = self._score(cands, k)
+            self._scores = np.concatenate([self._scores, scores])
+            self._phases = np.concatenate([self._phases, phases])
             self._next_cand = stop
-        # Check candidates whose right window is complete (all of them at the end).
         scores, base, conf = self._scores, self._score_base, self.confirm
+        if self._limit is not None:
+            # A window given from outside (a registration): its best candidate, once
+            # every one of them is scored.
+            lo, hi = max(self._limit[0], base), self._limit[1]
+            if (self._next_cand > hi or self._ended) and self._next_cand > lo:
+                window = scores[lo - base : min(hi + 1, self._next_cand) - base]
+                k_best = lo - base + int(np.argmin(window))
+                self._lock(base + k_best, float(self._phases[k_best]))
+            return
+        # Check candidates whose right window is complete (all of them at the end).
         while self._next_check < self._next_cand and (
             self._ended or self._next_check + conf < self._next_cand
         ):
@@ -236,24 +283,28 @@ class OnlineSubsequenceDTW:
                 left = scores[max(0, c - conf - base) : c - base]
                 right = scores[c - base + 1 : c + conf + 1 - base]
                 if (left.size == 0 or s < left.min()) and (right.size == 0 or s <= right.min()):
-                    self._lock(c)
+                    self._lock(c, float(self._phases[c - base]))
                     return
             self._next_check += 1
         if self._ended and self._next_cand > base:
-            self._lock(base + int(np.argmin(scores)))
+            k_best = int(np.argmin(scores))
+            self._lock(base + k_best, float(self._phases[k_best]))
             return
         # Forget candidates that can no longer matter (bounded memory).
         keep = max(base, self._next_check - conf)
         self._scores = scores[keep - base :]
+        self._phases = self._phases[keep - base :]
         self._score_base = keep
 
-    def _lock(self, c: int) -> None:
-        """Lock the start: bg frame ``c`` shows the first fg frame with content."""
+    def _lock(self, c: int, phase: float = 0.0) -> None:
+        """Lock the start: bg frame ``c`` shows the first fg frame with content, at
+        sub-frame position ``c + phase``."""
         assert self._bg_first is not None
-        self.start = c - (self._r0 or 0) * self.slope
+        self.start = c + phase - (self._r0 or 0) * self.slope
         self._pos = self.start
         self._prev_lo = max(self._bg_first, math.floor(self.start + 0.5) - self.band)
         self._scores = np.empty(0, np.float64)
+        self._phases = np.empty(0, np.float64)
 
     @property
     def _search_reach(self) -> int:
@@ -294,7 +345,11 @@ class OnlineSubsequenceDTW:
             d[:] = cost
             self._steps[p] = -1
         else:
-            dtw_row(self._prev_d, self._prev_lo, cost, lo, self._weights, d, self._steps[p])
+            w = self._weights
+            if self.pattern:
+                assert self.start is not None
+                w = pattern_weights(self.start, self.slope, i, self.max_step, self.step_penalty)
+            dtw_row(self._prev_d, self._prev_lo, cost, lo, w, d, self._steps[p])
         self._prev_d, self._prev_lo = d, lo
         # Where this row sits: its best cell, or (a flat fg frame, cost 1 everywhere)
         # the expected advance from the previous row.
@@ -363,6 +418,11 @@ class OnlineSubsequenceDTW:
         if self.start is None:
             return max(self._bg_first, self._score_base - self._search_reach)
         return int(self._los[0]) if self._pending else self._prev_lo
+
+    @property
+    def first_content(self) -> int | None:
+        """The first fg frame with content (a non-zero feature), once one arrived."""
+        return self._r0
 
     @property
     def held_frames(self) -> tuple[int, int]:

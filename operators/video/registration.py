@@ -5,7 +5,13 @@ candidate match of the reference fg frame (the first with texture), scored at fu
 resolution with :mod:`operators.video.template_match` and confirmed on later fg frames
 against the bg frames the frame-rate ratio puts them on; it locks on the first
 candidate that is acceptable and the best within ``confirm`` candidates on each side.
-Memory: a ring of ``confirm`` plus the confirmation span of bg frames.
+The lock is then made exact (:func:`operators.video.refine.refine_registration`): scale
+and sub-pixel position fitted on ``refine_frames`` fg frames spread over about
+``confirm`` bg frames (not adjacent ones), each on the bg frame that matches it best
+near where the frame-rate ratio puts it; :attr:`Registrar.refined` keeps the residual.
+A lock whose refinement frames disagree by more than :meth:`Registrar.max_residual` is
+refused (a look-alike, e.g. a dark frame matching a few highlights) and the search goes
+on. Memory: a ring of ``confirm`` plus the confirmation span of bg frames.
 """
 
 from __future__ import annotations
@@ -17,9 +23,19 @@ import numpy as np
 
 from stream import ParameterError
 
+from .refine import Refined, placement_score, refine_registration
 from .template_match import Gray, Registration, match_frame, refine_match, scale_grid
 
 __all__ = ["Registrar", "Registration", "match_frame", "refine_match", "scale_grid"]
+
+
+def _texture(gray: Gray) -> float:
+    """Grey standard deviation of ``gray`` shrunk to 16 pixels wide (noise averaged)."""
+    import cv2
+
+    h, w = gray.shape
+    size = (min(w, 16), max(1, round(h * min(w, 16) / w)))
+    return float(np.std(cv2.resize(gray, size, interpolation=cv2.INTER_AREA)))
 
 
 class Registrar:
@@ -50,8 +66,13 @@ class Registrar:
         keep_before: bg frames before the matched one still held when it locks, for
             whoever consumes :attr:`bg_frames` next (default 0); the reference's own
             offset (``ref * slope``) is added.
-        min_std: least grey standard deviation (0..255) of the reference fg frame
-            (default 8): earlier, flatter fg frames (black, fades) are skipped.
+        min_std: least grey standard deviation (0..255) of the reference fg frame shrunk
+            to 16 pixels wide (default 3; shrinking averages noise away, so a black
+            intro with grain stays below it and a dark shot with shapes does not):
+            earlier, flatter fg frames (black, fades) are skipped.
+        refine_frames: fg frames (the reference included) the exact refinement rests
+            on, spread over ``max(check_span, confirm / slope)`` fg frames (default 4;
+            0 keeps the coarse placement).
     """
 
     def __init__(
@@ -65,7 +86,8 @@ class Registrar:
         check_span: int = 12,
         coarse_width: int = 128,
         keep_before: int = 0,
-        min_std: float = 8.0,
+        min_std: float = 3.0,
+        refine_frames: int = 4,
     ) -> None:
         if not (0 < min_scale <= max_scale <= 4):
             raise ParameterError(
@@ -80,6 +102,8 @@ class Registrar:
                 f"keep_before ({keep_before}) must be >= 0 and check_span ({check_span}) "
                 ">= check_frames"
             )
+        if not 0 <= refine_frames <= 32:
+            raise ParameterError(f"refine_frames must be 0..32, got {refine_frames}")
         if not 16 <= coarse_width <= 4096:
             raise ParameterError(f"coarse_width must be 16..4096 pixels, got {coarse_width}")
         self.slope = slope
@@ -89,7 +113,14 @@ class Registrar:
         self.coarse_width = coarse_width
         self.keep_before = keep_before
         self.checks = [round(check_span * (k + 1) / check_frames) for k in range(check_frames)]
-        self._wanted = {0, *self.checks}
+        reach = max(check_span, math.floor(confirm / slope))
+        self.retime = max(2, round(6 * slope))  # bg frames the refinement may re-time by
+        self.spread = math.ceil(slope) + 1  # bg frames a refinement frame may be off by
+        self.refines = sorted(
+            {round(reach * k / max(1, refine_frames - 1)) for k in range(refine_frames)}
+        )
+        self._wanted = {0, *self.checks, *self.refines}
+        self._last_wanted = max(self._wanted)
         self.min_std = min_std
         self._span = round(max(self.checks, default=0) * slope) + 1
         self.reset()
@@ -97,6 +128,8 @@ class Registrar:
     def reset(self) -> None:
         """Forget all stream state."""
         self.result: Registration | None = None
+        self.refined: Refined | None = None  # the exact refinement and its residual
+        self.rejected = 0  # locks refused because the refinement frames disagreed
         self.ref: int | None = None  # the fg frame registered (first with texture)
         self.bg_index: int | None = None  # bg frame matched by fg frame ref
         self._fg: dict[int, Gray] = {}
@@ -116,9 +149,9 @@ class Registrar:
         """Offer fg frame ``index`` (0, 1, 2...); kept only if the registration needs it.
 
         The reference is the first fg frame with texture (grey standard deviation at
-        least ``min_std``): a black or flat intro cannot be placed.
+        least ``min_std`` once shrunk): a black or flat intro cannot be placed.
         """
-        if self.ref is None and float(np.std(gray)) >= self.min_std:
+        if self.ref is None and _texture(gray) >= self.min_std:
             self.ref = index
         if self.ref is not None and index - self.ref in self._wanted:
             self._fg[index] = np.array(gray, copy=True)
@@ -146,15 +179,24 @@ class Registrar:
         return result
 
     def finish(self) -> Registration | None:
-        """End of input: the best placement held, even if it scores below ``accept``."""
+        """End of input: the best placement held, even if it scores below ``accept``
+        (but not one whose refinement frames disagree)."""
         if self.result is None:
             self._advance(ended=True)
         if self.result is None:
-            scored = [t for t in self._scores if t[2] is not None]
-            if scored:
-                best = max(scored, key=lambda t: t[1])
-                assert best[2] is not None
-                self._set(best[0], best[2])
+            # The best held candidates whose refinement frames agree (at most three
+            # tried); none when all of them disagree.
+            scored = sorted(
+                (t for t in self._scores if t[2] is not None), key=lambda t: -t[1]
+            )
+            for c, _, reg in scored[:3]:
+                assert reg is not None
+                bg_index, exact = self._refine(c, reg, None)
+                if self.refined is None or self.refined.residual <= self.max_residual(exact):
+                    self._commit(bg_index, exact)
+                    break
+                self.rejected += 1
+                self.refined = None
         return self.result
 
     def _frame(self, index: int) -> Gray | None:
@@ -167,7 +209,7 @@ class Registrar:
         if fg0 is None or not self._bg:
             return None
         assert self.ref is not None
-        if not ended and self._fg_count <= self.ref + max(self.checks, default=0):
+        if not ended and self._fg_count <= self.ref + self._last_wanted:
             return None
         last_bg = self._bg[-1][0]
         start = self._scores[-1][0] + 1 if self._scores else self._bg[0][0]
@@ -194,8 +236,16 @@ class Registrar:
                 and s >= max(window)
                 and (not earlier or s > max(earlier))
             ):
-                self._set(c, reg)
-                return reg
+                bg_index, exact = self._refine(c, reg, c + self.confirm + self._span)
+                if self.refined is None or self.refined.residual <= self.max_residual(exact):
+                    self._commit(bg_index, exact)
+                    return self.result
+                # The frames spread in time disagree on the placement: a look-alike
+                # (a dark frame matching a few highlights), not the fg. Search on.
+                scores[c - base] = (c, -2.0, None)
+                self.rejected += 1
+                self.refined = None
+                self._scale_hint = None
             self._next_check = c + 1
             while scores[0][0] < c + 1 - self.confirm:
                 scores.popleft()
@@ -241,9 +291,79 @@ class Registrar:
             self._scale_hint = reg.scale
         return score, reg
 
-    def _set(self, c: int, reg: Registration) -> None:
-        self.result = reg
-        self.bg_index = c
+    def _pairs_at(
+        self, c: int, reg: Registration, last: int | None, exact: bool = False
+    ) -> list[tuple[Gray, Gray]]:
+        """(fg, bg) pairs of the refinement frames if bg frame ``c`` shows the reference:
+        the reference on ``c``, each later fg frame ``ref + k`` on the bg frame that fits
+        ``reg`` best within ``spread`` of ``c + k * slope`` (a dropped fg or bg frame
+        moves it by about ``slope`` or one frame), or on that frame itself (``exact``);
+        empty when one is not held."""
+        pairs: list[tuple[Gray, Gray]] = []
+        for k in self.refines:
+            fg = self._fg.get((self.ref or 0) + k)
+            if fg is None:
+                continue  # the fg is shorter
+            expect = c + round(k * self.slope)
+            spread = self.spread if k and not exact else 0
+            best: tuple[float, Gray] | None = None
+            for j in range(expect - spread, expect + spread + 1):
+                frame = self._frame(j)
+                if frame is None or (last is not None and j > last):
+                    continue
+                score = placement_score([(fg, frame)], reg)
+                if best is None or score > best[0]:
+                    best = (score, frame)
+            if best is None:
+                return []
+            pairs.append((fg, best[1]))
+        return pairs
+
+    def _refine(self, c: int, reg: Registration, last: int | None) -> tuple[int, Registration]:
+        """The exact placement and bg frame of the reference (bg frames up to ``last``).
+
+        1. Refinement frames paired near ``c`` (:meth:`_pairs_at`) give the exact scale
+           and position.
+        2. On a slow pan, a bg frame a few frames off matches nearly as well, shifted
+           by the pan: the reference's bg frame is re-chosen within ``retime`` of
+           ``c`` by the sub-pixel score of all refinement frames at the exact placement.
+        3. The placement is refined again on the frames of that bg frame; steps 2-3
+           run once more when the bg frame moved.
+        """
+        if not self.refines:
+            return c, reg
+        pairs = self._pairs_at(c, reg, last)
+        if not pairs:
+            return c, reg
+        self.refined = refine_registration(pairs, reg, max_scale=self.max_scale)
+        reg = self.refined.registration
+        for _ in range(2):
+            # Re-time on the frames the frame-rate ratio puts exactly there: each
+            # candidate then differs from its neighbours in every pair, not only the
+            # reference's.
+            best = (placement_score(self._pairs_at(c, reg, last, True), reg), c)
+            for c2 in range(c - self.retime, c + self.retime + 1):
+                if c2 != c:
+                    score = placement_score(self._pairs_at(c2, reg, last, True), reg)
+                    best = max(best, (score, c2))
+            moved = best[1] != c
+            c = best[1]
+            pairs = self._pairs_at(c, reg, last)
+            if pairs:
+                self.refined = refine_registration(pairs, reg, max_scale=self.max_scale)
+                reg = self.refined.registration
+            if not moved:
+                break
+        return c, reg
+
+    @staticmethod
+    def max_residual(reg: Registration) -> float:
+        """Largest residual (bg pixels) of an acceptable refinement: 2 px plus 1 % of the
+        region's width."""
+        return 2.0 + 0.01 * reg.width
+
+    def _commit(self, c: int, reg: Registration) -> None:
+        self.bg_index, self.result = c, reg
         self._fg.clear()
         self._cache.clear()
         self._scores.clear()

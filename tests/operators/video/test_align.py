@@ -120,7 +120,7 @@ def test_configuration_errors_name_the_problem() -> None:
     with pytest.raises(IncompatibleInputError, match="frame rate is unknown"):
         VideoAlign().configure({"fg": VideoSpec(10, 10, "gray"), "bg": VideoSpec(10, 10, "gray")})
     with pytest.raises(IncompatibleInputError, match="exceeds max_step"):
-        VideoAlign().configure(
+        VideoAlign(max_step=3).configure(
             {p: VideoSpec(10, 10, "gray", Fraction(r)) for p, r in (("fg", 10), ("bg", 60))}
         )
     with pytest.raises(IncompatibleInputError, match="takes video"):

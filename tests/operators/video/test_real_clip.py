@@ -1,0 +1,95 @@
+"""Alignment on variants of a real, low-motion clip (the talking head), through files.
+
+A 320x180 cut of the real clip is written with PyAV; fg/bg pairs are cut from it
+(region, scale, gamma, noise, frame rates, start, dropped frames: see
+:mod:`tests.operators.video.real_pairs`), written as H.264 files and aligned by the
+graph of ``mediastream align``. These variants were not used to tune the aligner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mediastream.align import align_setup, build_align_graph
+from operators.video import AlignPair, AlignRegistration
+from sinks import MemorySink
+from stream import Event
+
+from .pairs import write_video
+from .real_pairs import REAL_CLIP, Pair, Variant, load_clip, make_pair
+
+pytestmark = pytest.mark.skipif(not REAL_CLIP.exists(), reason=f"{REAL_CLIP} is not here")
+
+# Source frames 24..167 (6 s) of the clip at 320x180: the shot pans slowly over a dark
+# room; the face moves little.
+CUT = (24, 168)
+
+HELD_OUT = {
+    "scale 0.6 gamma 0.8 noise 6, 24->30, bg drops": Variant(
+        crop=(60, 30, 200, 120), scale=0.6, gamma=0.8, noise=6.0, bg_fps=24, fg_fps=30,
+        start_s=0.8, fg_s=3.0, bg_drop=0.03, seed=11,
+    ),
+    "scale 0.75 gamma 1.3 noise 4, 25->24, fg drops": Variant(
+        crop=(100, 50, 180, 110), scale=0.75, gamma=1.3, noise=4.0, bg_fps=25, fg_fps=24,
+        start_s=1.2, fg_s=3.0, fg_drop=0.04, seed=12,
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    """The cut, written with PyAV and decoded back (what the variants are made of)."""
+    frames = load_clip(REAL_CLIP, width=320, max_frames=CUT[1])[CUT[0] :]
+    path = write_video(tmp_path_factory.mktemp("cut") / "cut.mp4", frames, 24)
+    return load_clip(path, width=320)
+
+
+def _align(tmp_path: Path, pair: Pair) -> tuple[AlignRegistration, list[int]]:
+    v = pair.variant
+    fg = write_video(tmp_path / "fg.mp4", pair.fg, round(v.fg_fps))
+    bg = write_video(tmp_path / "bg.mp4", pair.bg, round(v.bg_fps))
+    setup = align_setup(fg, bg)
+    assert setup.factor == 1.0
+    graph = build_align_graph(setup)
+    sink = MemorySink()
+    graph.connect("align", graph.add(sink, "memory"))
+    graph.run_sync()
+    payloads = [e.payload for e in sink.items if isinstance(e, Event)]
+    regs = [p for p in payloads if isinstance(p, AlignRegistration)]
+    pairs = [p for p in payloads if isinstance(p, AlignPair)]
+    assert len(regs) == 1
+    assert [p.fg_index for p in pairs] == list(range(len(pair.fg)))
+    return regs[0], [p.bg_index for p in pairs]
+
+
+@pytest.mark.parametrize("name", list(HELD_OUT))
+def test_real_low_motion_clip_is_aligned_exactly(
+    tmp_path: Path, cut: list[np.ndarray], name: str
+) -> None:
+    v = HELD_OUT[name]
+    pair = make_pair(cut, v)
+    reg, pred = _align(tmp_path, pair)
+    x, y, w, h = v.crop
+    # Registration: within a pixel; the region's size within 2 %. The issue's target is
+    # 1 %, which this does NOT reach on the second variant (its width comes out 1.9 %
+    # large: a dark, low-contrast crop whose horizontal scale the frames barely pin);
+    # the first is within 1 %. bench/README.md (align_variants) has the share of
+    # variants within 1 %. This bound guards against regressions, not the target.
+    assert abs(reg.x - x) <= 1.0 and abs(reg.y - y) <= 1.0, reg
+    assert reg.width == pytest.approx(w, rel=0.02), reg
+    assert reg.height == pytest.approx(h, rel=0.02), reg
+    # Every fg frame paired; errors to the nearest bg frame of the same source frame.
+    err = pair.errors(pred)
+    assert err.mean() <= 0.3 and err.max() <= 1, (err.mean(), err.max(), err.tolist())
+
+
+def test_errors_count_from_the_nearest_true_bg_frame() -> None:
+    # A 24 fps source shown at 60 fps repeats frames; a bg drop leaves a gap.
+    src = [np.full((8, 8, 3), k, np.uint8) for k in range(24)]
+    pair = make_pair(src, Variant(crop=(0, 0, 8, 8), bg_fps=60, fg_fps=24, start_s=0.25))
+    truth = pair.truth()
+    assert pair.fg_src[0] == 6 and truth[0].tolist() == [15, 16, 17]
+    assert pair.errors([16] * len(truth))[0] == 0 and pair.errors([19] * len(truth))[0] == 2
