@@ -4,7 +4,10 @@
 
 A line is written with one ``write`` call and flushed to the operating system at once
 (no ``fsync``), and a write that fails part way is cut back, so a file ends with its
-last complete line even if the process is killed or the disk fills up.
+last complete line even if the process is killed or the disk fills up; a reader
+that follows the file (``tail -f``) sees whole lines only.  A path is locked
+(:mod:`sinks._lock`) before it is truncated: a second process writing the same file
+fails naming it instead of mixing its lines in.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import IO, TypeAlias, cast
 
 from stream import EncodeError, EventSpec, IncompatibleInputError, ParameterError, StreamSpec
+
+from ._lock import open_locked
 
 __all__ = ["PathOrFile", "TextOutput", "check_kinds", "kinds_filter"]
 
@@ -49,9 +54,7 @@ def kinds_filter(kinds: Iterable[str] | None, owner: str) -> frozenset[str] | No
     return chosen
 
 
-def check_kinds(
-    owner: str, kinds: frozenset[str] | None, inputs: Mapping[str, StreamSpec]
-) -> None:
+def check_kinds(owner: str, kinds: frozenset[str] | None, inputs: Mapping[str, StreamSpec]) -> None:
     """configure(): events only, and a kinds filter that can match what arrives."""
     for spec in inputs.values():
         if not isinstance(spec, EventSpec):
@@ -73,8 +76,10 @@ class _WholeWrites(io.TextIOBase):
     but a partial write there cannot be taken back.
     """
 
-    def __init__(self, path: Path, append: bool) -> None:
-        self._raw = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
+    def __init__(self, path: Path, append: bool, owner: str) -> None:
+        # Locked before it is truncated: a second writer fails and leaves it alone.
+        fd = open_locked(path, owner, append=append)
+        self._raw = open(fd, "ab" if append else "wb", buffering=0)  # noqa: SIM115
         try:
             # None: unseekable, nothing to cut back to.
             self._size: int | None = (
@@ -166,7 +171,9 @@ class TextOutput:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # No newline translation: lines end with "\n" (or what csv writes).
-            self.file = cast(IO[str], _WholeWrites(self.path, self.append))
+            self.file = cast(IO[str], _WholeWrites(self.path, self.append, self.owner))
+        except EncodeError:
+            raise
         except OSError as exc:
             raise EncodeError(
                 f"{self.owner}: cannot open {self.name!r} for writing: {exc}"

@@ -25,7 +25,14 @@ the first chunk received; chunks must be contiguous.
 
 ``close()`` flushes the resampler and the encoder and closes the container, also
 after an error, so the file is valid (WAV/FLAC header sizes correct) and holds every
-chunk written before the failure.
+chunk written before the failure. After a failed write (a full disk) a WAV or AIFF
+is cut after its last whole sample frame and its header sizes rewritten for exactly
+what is in the file; a FLAC/MP3/ADTS file is cut after its last whole packet. Only a
+regular file is read back or patched, never a device (``/dev/full``) or a pipe.
+
+FFmpeg writes through a Python file (:mod:`sinks._rawfile`): its own file protocol
+dropped the errors of buffered writes (a whole FLAC went to ``/dev/full`` without
+one). The file is locked (``flock``) before it is truncated, for the whole run.
 """
 
 from __future__ import annotations
@@ -57,6 +64,9 @@ from stream import (
     StreamSpec,
 )
 from stream.sources import channel_layout
+
+from ._pcm_repair import repair_pcm_header
+from ._rawfile import STDOUT, RawFile
 
 __all__ = ["DEFAULT_CODECS", "AudioFileSink"]
 
@@ -100,14 +110,42 @@ def _sample_format(codec: Codec) -> str | None:
 
 @dataclass
 class _Output:
-    """An open output file: the muxer, its audio stream and the resampler feeding it."""
+    """An open output file: the muxer, its audio stream, the resampler feeding it and
+    the locked file it writes to."""
 
     container: OutputContainer
     stream: AudioStream
     resampler: av.AudioResampler
+    file: RawFile
 
 
 _EMPTY_OK = frozenset({"wav", "flac", "aiff"})  # containers valid with zero samples
+
+# Formats whose muxer must seek back to finish the file (an MP4 index, AIFF sizes that
+# readers rely on): they cannot go to a pipe.
+_SEEKING_FORMATS = frozenset({"ipod", "mp4", "mov", "aiff", "caf"})
+
+# Writing to the standard output (path "-"): the format when only the codec is given,
+# and the extension that names each format (FFmpeg guesses the muxer by it).
+_STDOUT_FORMATS: Mapping[str, str] = {
+    "flac": "flac",
+    "libopus": "ogg",
+    "opus": "ogg",
+    "libmp3lame": "mp3",
+    "aac": "adts",
+    "pcm_s16be": "aiff",
+}
+_FORMAT_EXTENSIONS: Mapping[str, str] = {
+    "wav": ".wav",
+    "flac": ".flac",
+    "ogg": ".ogg",
+    "opus": ".opus",
+    "mp3": ".mp3",
+    "adts": ".aac",
+    "aiff": ".aiff",
+    "matroska": ".mka",
+    "ipod": ".m4a",
+}
 
 
 # Formats that are a plain sequence of codec frames (no index, no trailer): a write
@@ -115,7 +153,7 @@ _EMPTY_OK = frozenset({"wav", "flac", "aiff"})  # containers valid with zero sam
 _FRAMED = frozenset({"flac", "mp3", "adts", "wv"})
 
 
-def _cut_partial_tail(path: Path) -> None:
+def _cut_partial_tail(path: Path) -> None:  # only ever called on a regular file
     """Truncate ``path`` after its last packet that decodes, so that a file whose last
     write was cut short (ENOSPC) reads to its end in every reader."""
     end: int | None = None
@@ -153,8 +191,13 @@ class AudioFileSink(Sink):
 
     Args:
         path: output file (``str`` or ``os.PathLike``); parent directories are
-            created, an existing file is replaced. Its extension picks the container
-            unless ``format`` is given.
+            created, an existing file is replaced (after it is locked: a second
+            writer of the same file fails with an EncodeError naming it). Its
+            extension picks the container unless ``format`` is given. ``"-"`` is the
+            standard output: the container is ``format``, else the codec's
+            (``flac`` -> FLAC, ``libopus`` -> Ogg, ``libmp3lame`` -> MP3, ``aac`` ->
+            ADTS), else WAV, written with a streamable header (sizes 0xFFFFFFFF) on
+            a pipe and a complete one when the output is redirected to a file.
         codec: FFmpeg encoder name (default: by extension, see the module table;
             ``"pcm_f32le"`` writes bit-exact float WAV, ``"pcm_s24le"`` 24-bit WAV).
         bit_rate: target bit rate in bits per second for lossy codecs (default: the
@@ -200,6 +243,13 @@ class AudioFileSink(Sink):
                 f"AudioFileSink: path must be a non-empty str or os.PathLike, got {path!r}"
             )
         self.path = Path(path)
+        self._stdout = str(path) == STDOUT
+        if self._stdout:
+            # No extension to go by: the format, else the codec, else WAV.
+            format = format or _STDOUT_FORMATS.get(codec or "", "wav")
+            self._name = f"stdout{_FORMAT_EXTENSIONS.get(format, '')}"
+        else:
+            self._name = str(self.path)
         if self.path.is_dir():
             raise ParameterError(f"AudioFileSink: path {str(self.path)!r} is a directory")
         if bit_rate is not None and (
@@ -210,7 +260,7 @@ class AudioFileSink(Sink):
                 f"got {bit_rate!r}"
             )
         self.bit_rate = bit_rate
-        ext = self.path.suffix.lower()
+        ext = Path(self._name).suffix.lower()
         if codec is None:
             candidates = DEFAULT_CODECS.get(ext)
             if candidates is None:
@@ -263,11 +313,11 @@ class AudioFileSink(Sink):
 
     def _memory_target(self) -> io.BytesIO:
         buf = io.BytesIO()
-        buf.name = str(self.path)  # lets FFmpeg guess the muxer from the extension
+        buf.name = self._name  # lets FFmpeg guess the muxer from the extension
         return buf
 
     @staticmethod
-    def _open_container(target: str | io.BytesIO, format: str | None) -> OutputContainer:
+    def _open_container(target: str | io.BytesIO | RawFile, format: str | None) -> OutputContainer:
         name = str(getattr(target, "name", target))
         if format == "wav" or (format is None and name.lower().endswith(".wav")):
             # Past 4 GiB (about 6 h of 16-bit stereo at 48 kHz) a RIFF header overflows:
@@ -340,10 +390,28 @@ class AudioFileSink(Sink):
             raise ValueError("AudioFileSink: configure() must run before open()")
         self.close()  # a previous run's file, if still open
         spec = self.spec
+        # Written through a Python file: FFmpeg's own file protocol loses the errors
+        # of its buffered writes (a whole FLAC went to /dev/full without one), and the
+        # file is locked before it is truncated (one writer per file).
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            container = self._open_container(str(self.path), self._format_arg)
+            if not self._stdout:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = RawFile(self.path, "AudioFileSink", self._name)
+        except EncodeError:
+            raise
+        except OSError as exc:
+            raise EncodeError(f"AudioFileSink: cannot create {str(self.path)!r}: {exc}") from exc
+        if not file.seekable() and self.format in _SEEKING_FORMATS:
+            file.close()
+            raise EncodeError(
+                f"AudioFileSink: cannot write {self.format!r} to {str(self.path)!r}: it is a "
+                "pipe (or device) and this format must go back to finish its header; "
+                "WAV, FLAC, Ogg, MP3, ADTS or Matroska can be written to a pipe"
+            )
+        try:
+            container = self._open_container(file, self._format_arg)
         except (OSError, av.error.FFmpegError, ValueError) as exc:
+            file.close()
             raise EncodeError(f"AudioFileSink: cannot create {str(self.path)!r}: {exc}") from exc
         try:
             stream = self._add_stream(container, spec)
@@ -362,10 +430,11 @@ class AudioFileSink(Sink):
                 container.close()
             except (OSError, av.error.FFmpegError, ValueError) as exc2:
                 exc.add_note(f"closing it also failed: {exc2}")
+            file.close()
             raise EncodeError(
                 f"AudioFileSink: cannot start encoding {str(self.path)!r}: {exc}"
             ) from exc
-        self._out = _Output(container, stream, resampler)
+        self._out = _Output(container, stream, resampler, file)
         self._next = None
         self._origin = 0
         self._failed = None
@@ -459,10 +528,25 @@ class AudioFileSink(Sink):
             out.container.close()
         except Exception as exc:
             problems.append(exc)
-        if (problems or isinstance(self._failed, EncodeError)) and format_name in _FRAMED:
-            # Writing failed part way (a full disk): the file may end inside a frame.
-            _cut_partial_tail(self.path)
-        if self.frames_written == 0 and not empty_ok and not problems:
+        broken = bool(problems) or isinstance(self._failed, EncodeError)
+        # Only a regular file is read back or patched: reading a device (/dev/full,
+        # /dev/zero) back never ends.
+        if broken and out.file.regular and not out.file.closed:
+            try:
+                if format_name in _FRAMED:
+                    # Writing failed part way (a full disk): the file may end in a frame.
+                    _cut_partial_tail(self.path)
+                elif format_name in ("wav", "aiff"):
+                    # The muxer's header counts bytes that never reached the disk:
+                    # make it describe exactly the whole sample frames in the file.
+                    repair_pcm_header(out.file.fileno(), format_name)
+            except OSError as exc:
+                problems.append(exc)
+        try:
+            out.file.close()  # releases the lock
+        except OSError as exc:
+            problems.append(exc)
+        if self.frames_written == 0 and not empty_ok and not problems and not self._stdout:
             # No audio arrived: an ogg/mp3/mp4/matroska file without a single packet
             # is not a valid file for most readers. Leave none rather than a broken one.
             self.path.unlink(missing_ok=True)

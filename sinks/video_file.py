@@ -1,8 +1,10 @@
 """VideoFileSink: encodes the video frames that arrive into a file with PyAV (FFmpeg).
 
 Frames keep their own timing: each frame's ``pts`` and ``time_base`` become the
-encoded frame's, so a stream with dropped or repeated timestamps keeps them (the
-alignment composite is written in the foreground's timing this way). The container
+encoded frame's, and the encoder counts in that time base (not in 1/frame_rate), so
+a variable-frame-rate stream or one with dropped or repeated timestamps keeps them
+frame for frame, in MP4 as in Matroska (the alignment composite is written in the
+foreground's timing this way). The container
 comes from the extension (``.mp4``, ``.mkv``, ``.mov``, ``.avi``...), the codec
 defaults to H.264 (``libx264``, ``yuv420p``, which needs even sizes).
 
@@ -23,7 +25,6 @@ at the end, and is unreadable without it.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping
 from fractions import Fraction
@@ -44,50 +45,21 @@ from stream import (
     VideoSpec,
 )
 
+from ._rawfile import RawFile
+
 __all__ = ["VideoFileSink"]
 
 _FORMATS = {"rgb24": "rgb24", "bgr24": "bgr24", "gray": "gray"}
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError)
 
 
-class _RawFile(io.RawIOBase):
-    """The output file as FFmpeg writes it through PyAV: unbuffered (a seek never has
-    to flush a write that then fails where PyAV cannot report it) and whole writes (a
-    short write is retried; a failure raises)."""
-
-    def __init__(self, path: Path) -> None:
-        self._raw = open(path, "wb", buffering=0)  # noqa: SIM115 (closed in close())
-        self.name = str(path)
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        done = 0
-        while done < len(view):
-            done += self._raw.write(view[done:]) or 0
-        return done
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._raw.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._raw.tell()
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
 class VideoFileSink(Sink):
     """Writes video frames to ``path``.
 
     Args:
-        path: output file; the container comes from the extension.
+        path: output file; the container comes from the extension. It is locked
+            (``flock``) before it is truncated, when the first frame arrives: a
+            second writer of the same file fails with an EncodeError naming it.
         frame_rate: nominal frames per second written in the header (default: the
             input spec's, else 25). Frames keep their own timestamps.
         codec: encoder name (default ``"libx264"``).
@@ -153,7 +125,7 @@ class VideoFileSink(Sink):
         self.crf = crf
         self._spec: VideoSpec | None = None
         self._container: Any = None
-        self._file: _RawFile | None = None
+        self._file: RawFile | None = None
         self._stream: Any = None
         self._last_pts: int | None = None
         self.frames_written = 0
@@ -187,7 +159,10 @@ class VideoFileSink(Sink):
         # Written by FFmpeg's own file protocol, the fragments of a fragmented MP4 that
         # did not fit were lost without any error.
         try:
-            file = _RawFile(self.path)
+            # Locked before it is truncated: a second writer fails, naming the file.
+            file = RawFile(self.path, "VideoFileSink")
+        except EncodeError:
+            raise
         except OSError as exc:
             raise EncodeError(f"VideoFileSink: cannot create {self.path}: {exc}") from exc
         try:
@@ -202,6 +177,10 @@ class VideoFileSink(Sink):
             stream: Any = container.add_stream(self.codec, rate=rate_q)
             stream.width, stream.height = frame.width, frame.height
             stream.pix_fmt = self.pixel_format
+            # The encoder counts in the frames' own time base: in 1/rate, frames of a
+            # variable-rate input closer than 1/rate collapse onto one pts, and the MP4
+            # muxer then refuses the non-increasing timestamps ("Invalid argument").
+            stream.codec_context.time_base = frame.time_base
             stream.time_base = frame.time_base
             if self.codec in ("libx264", "libx265"):
                 stream.codec_context.options = {"preset": "veryfast", "crf": str(self.crf)}

@@ -10,26 +10,40 @@ Timestamps are exact and share one origin, the file's timestamp zero: an audio c
 ``start`` counts output frames from time 0 (so ``start=48000`` is t = 1 s at 48 kHz),
 a video frame carries the decoder's ``pts`` and the stream's ``time_base``. Samples
 before time 0 (encoder priming) and before ``start`` are trimmed sample-exactly; audio
-is treated as contiguous after its first timestamp.
+is placed by its timestamps (see :mod:`stream.sources._audio_pipe`): frames without
+one follow the previous frame, holes are filled with silence once, overlaps are cut,
+so what follows damage keeps its true time.
+
+A pipe (``"-"``, the standard input, ``pipe:N``, a FIFO) is opened once: the
+container probed in ``__init__`` is the one read, so one run can read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import warnings
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from .._exceptions import DecodeError, MediaOpenError, ParameterError
-from .._items import AudioChunk, Item, VideoFrame, describe_position
+from .._items import Item, VideoFrame, describe_position
 from .._nodes import Source
 from .._specs import AudioSpec, StreamSpec, VideoSpec
-from .probe import MediaInfo, StreamInfo, channel_layout, is_url, open_container, probe
+from ._audio_pipe import AudioPipe
+from .probe import (
+    MediaInfo,
+    StreamInfo,
+    describe_container,
+    is_stream_input,
+    is_url,
+    open_container,
+)
 
 __all__ = ["AudioFormat", "FileSource", "VideoFormat"]
 
@@ -69,9 +83,7 @@ class AudioFormat:
             raise ParameterError(
                 f"AudioFormat.sample_rate must be a positive int (Hz), got {self.sample_rate}"
             )
-        if self.channels is not None and not (
-            _is_int(self.channels) and 1 <= self.channels <= 64
-        ):
+        if self.channels is not None and not (_is_int(self.channels) and 1 <= self.channels <= 64):
             raise ParameterError(f"AudioFormat.channels must be an int 1..64, got {self.channels}")
         if not (_is_int(self.chunk_frames) and self.chunk_frames >= 1):
             raise ParameterError(
@@ -128,150 +140,19 @@ class VideoFormat:
         return w, h
 
 
-_MAX_JITTER_S = Fraction(1, 50)  # holes in audio timestamps above this are filled
 _MAX_FAILED_READS = 100  # on_error="skip": unreadable packets in a row before giving up
 # Containers whose header states each stream's exact length (sample tables, data chunk
 # size, FLAC STREAMINFO): a stream that ends well before it was truncated. Other
 # formats (MP3, Ogg, MPEG-TS...) estimate their duration and are not checked.
-_EXACT_LENGTH_FORMATS = frozenset(
-    ["wav", "w64", "aiff", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "caf"]
-)
+_EXACT_LENGTH_FORMATS = frozenset(["wav", "w64", "aiff", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "caf"])
 _TRUNCATION_SLACK_S = 0.25  # plus 1 % of the declared length
-
-
-class _AudioPipe:
-    """Resample, trim, limit and re-chunk one audio stream."""
-
-    def __init__(
-        self,
-        port: str,
-        rate: int,
-        channels: int,
-        chunk: int,
-        start: Fraction,
-        stop: Fraction | None,
-        source_layout: str | None = None,
-    ) -> None:
-        import av
-
-        self.port = port
-        self.rate = rate
-        self.channels = channels
-        self.chunk = chunk
-        # Keep the stream's own layout when the channel count does not change, so a
-        # 3.0 or 4.0 file is not remixed into the default 3- or 4-channel layout.
-        layout = channel_layout(channels)
-        if source_layout:
-            try:
-                if len(av.AudioLayout(source_layout).channels) == channels:
-                    layout = source_layout
-            except (ValueError, av.FFmpegError):
-                pass
-        # PyAV 18.1 crashes converting planar frames of 8 or more channels to NumPy:
-        # take those interleaved ("flt") and transpose.
-        self.packed = channels >= 8
-        self.resampler = av.AudioResampler(
-            format="flt" if self.packed else "fltp", layout=layout, rate=rate
-        )
-        self.first = math.ceil(start * rate) if start > 0 else 0  # first frame to emit
-        self.stop = None if stop is None else math.ceil(stop * rate)  # one past the last
-        self.pos: int | None = None  # output frame index of the next resampled sample
-        self.next_in: Fraction | None = None  # where the next decoded frame should start, s
-        self.filled_s = 0.0  # silence inserted for holes in the stream, seconds
-        self.emitted = self.first  # index of the next frame to emit
-        self.pending: list[npt.NDArray[np.float32]] = []
-        self.pending_frames = 0
-        self.done = False
-
-    def end_s(self) -> Fraction | None:
-        """Where the decoded stream ended, in seconds on the file's timeline."""
-        return None if self.pos is None else Fraction(self.pos, self.rate)
-
-    def _silence(self, like: Any, seconds: Fraction) -> list[AudioChunk]:
-        import av
-
-        n = round(seconds * like.sample_rate)
-        silence = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=n)
-        silence.sample_rate = like.sample_rate
-        for plane in silence.planes:
-            plane.update(bytes(plane.buffer_size))
-        self.filled_s += float(seconds)
-        out: list[AudioChunk] = []
-        for arr in self._frames_in(silence):
-            out.extend(self._push(arr))
-        return out
-
-    def _frames_in(self, frame: Any) -> Iterator[npt.NDArray[np.float32]]:
-        for out in self.resampler.resample(frame):
-            arr = cast(npt.NDArray[np.float32], out.to_ndarray())
-            if self.packed:  # (1, frames * channels) interleaved -> (channels, frames)
-                arr = arr.reshape(-1, self.channels).T
-            yield arr
-
-    def feed(self, frame: Any) -> list[AudioChunk]:
-        """Take one decoded frame (None flushes the resampler)."""
-        if self.done:
-            return []
-        out: list[AudioChunk] = []
-        if frame is not None:
-            at = None
-            if frame.pts is not None and frame.time_base is not None:
-                at = frame.pts * Fraction(frame.time_base)  # seconds
-            if self.pos is None:
-                self.pos = 0 if at is None else round(at * self.rate)
-            elif at is not None and self.next_in is not None:
-                gap = at - self.next_in
-                if gap > _MAX_JITTER_S:
-                    # Packets lost (on_error="skip") or a hole in the stream: fill it
-                    # with silence so that what follows keeps its true time.
-                    out.extend(self._silence(frame, gap))
-            if at is not None and frame.sample_rate:
-                self.next_in = at + Fraction(frame.samples, frame.sample_rate)
-        for arr in self._frames_in(frame):
-            out.extend(self._push(arr))
-        if frame is None:
-            out.extend(self._drain(final=True))
-        return out
-
-    def _push(self, arr: npt.NDArray[np.float32]) -> list[AudioChunk]:
-        n = arr.shape[1]
-        pos = self.pos or 0
-        self.pos = pos + n
-        lo = max(0, self.emitted - pos)  # trim samples before the start / already emitted
-        hi = n if self.stop is None else min(n, self.stop - pos)
-        if hi > lo:
-            if self.pending_frames == 0 and pos + lo > self.emitted:
-                # A gap before the first kept sample (stream starts after ``start``).
-                self.emitted = pos + lo
-            self.pending.append(arr[:, lo:hi])
-            self.pending_frames += hi - lo
-        if self.stop is not None and self.pos >= self.stop:
-            self.done = True
-            return self._drain(final=True)
-        return self._drain(final=False)
-
-    def _drain(self, final: bool) -> list[AudioChunk]:
-        out: list[AudioChunk] = []
-        if self.pending_frames < self.chunk and not (final and self.pending_frames):
-            return out
-        buf = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending, axis=1)
-        total = buf.shape[1]
-        full = total - total % self.chunk
-        for i in range(0, full, self.chunk):
-            out.append(
-                AudioChunk(
-                    np.ascontiguousarray(buf[:, i : i + self.chunk]), self.rate, self.emitted
-                )
-            )
-            self.emitted += self.chunk
-        rest = buf[:, full:]
-        if final and rest.shape[1]:
-            out.append(AudioChunk(np.ascontiguousarray(rest), self.rate, self.emitted))
-            self.emitted += rest.shape[1]
-            rest = rest[:, :0]
-        self.pending = [rest] if rest.shape[1] else []
-        self.pending_frames = rest.shape[1]
-        return out
+# Containers whose header states the length of every stream (a WAV's data size,
+# FLAC's STREAMINFO, Matroska's Duration, written from the latest timestamp): a
+# timestamp well past it is damage, not a later frame. Not MP4: its declared duration
+# comes from sample durations that muxers fill in loosely for variable frame rates.
+_DECLARED_LENGTH_FORMATS = frozenset(["wav", "w64", "aiff", "flac", "caf", "matroska,webm"])
+# Containers whose audio timestamps never have a hole: one is damage (lost packets).
+_GAPLESS_FORMATS = frozenset(["wav", "w64", "aiff", "flac", "caf"])
 
 
 class _VideoPipe:
@@ -286,8 +167,17 @@ class _VideoPipe:
         frame_rate: Fraction | None,
         start: Fraction,
         stop: Fraction | None,
+        *,
+        where: str = "video stream",
+        limit: Fraction | None = None,
+        on_error: str = "raise",
     ) -> None:
         self.port = port
+        self.where = where
+        self.limit = limit  # frames later than this (s) lie past the declared end
+        self.on_error = on_error
+        self.damage: list[str] = []
+        self.failure: str | None = None
         self.fmt = fmt
         self.width, self.height = size
         self.time_base = time_base
@@ -315,6 +205,16 @@ class _VideoPipe:
             return []
         self.frames_in += 1
         pts = frame.pts
+        if pts is not None and self.limit is not None and pts * self.time_base > self.limit:
+            # A damaged timestamp (a Matroska cluster's time flipped): keeping it would
+            # invent a timeline far longer than the file.
+            what = f"a frame at t={float(pts * self.time_base):.3f} s, past the declared end"
+            if self.on_error == "raise":
+                self.failure = f"{self.where} is damaged: {what}"
+                self.done = True
+            elif not self.damage:
+                self.damage.append(f"{self.where} is damaged: {what} (dropped)")
+            return []
         if pts is None:
             pts = (self.last_pts + self.pts_step) if self.last_pts is not None else 0
         if self.last_pts is not None and pts <= self.last_pts:
@@ -347,7 +247,10 @@ class FileSource(Source):
     """Reads audio and video from a file or URL, incrementally.
 
     Args:
-        path: file path or any URL FFmpeg reads (http, rtsp, ...).
+        path: file path or any URL FFmpeg reads (http, rtsp, ...); ``"-"`` (or
+            ``"pipe:0"``) is the standard input. A pipe, FIFO or device is opened
+            once and can be read by one run only (``start`` then decodes up to it
+            instead of seeking).
         audio: ``True`` (default) reads the audio stream(s) as they are, an
             :class:`AudioFormat` converts them (and requires audio), ``False`` ignores
             audio.
@@ -368,8 +271,14 @@ class FileSource(Source):
             the file, stream and position at the first undecodable packet (results up to
             there are kept by the graph), or, after delivering everything, when a
             stream ends more than 0.25 s + 1 % before the length the header states
-            (a truncated WAV/AIFF/FLAC/MP4/CAF); ``"skip"`` drops bad packets, counts
-            them in ``skipped_packets`` and ends quietly where a truncated file ends.
+            (a truncated WAV/AIFF/FLAC/MP4/CAF), or at damage that would shift the
+            timeline (audio frames without timestamps, overlapping audio, a hole in
+            a WAV/FLAC/AIFF, a timestamp past a WAV/FLAC/Matroska file's declared
+            end), naming the time; ``"skip"`` drops bad packets, counts them in
+            ``skipped_packets``, keeps the timeline across damage (each damaged
+            stretch is listed in ``damage`` and warned about with a
+            ``RuntimeWarning`` naming its time) and ends quietly where a truncated
+            file ends.
 
     Only the ports that are connected in the graph are decoded.
     """
@@ -406,11 +315,47 @@ class FileSource(Source):
         self.options = dict(options or {})
         if timeout is not None and not timeout > 0:
             raise ParameterError(f"FileSource.timeout must be > 0 seconds or None, got {timeout}")
-        self.timeout = timeout if is_url(self.path) else None
+        # A pipe (stdin "-", pipe:N, a FIFO) can be read once: the container opened to
+        # probe it is the one read; opened a second time, it read the bytes left over
+        # as another file (or waited forever on a FIFO).
+        self.once = is_stream_input(self.path)
+        self.timeout = timeout if is_url(self.path) and not self.once else None
         self.on_error = on_error
         self.skipped_packets = 0
+        self.damage: list[str] = []
         self._error: Exception | None = None
-        self.info: MediaInfo = probe(self.path, self.options, self.timeout)
+        self._probed: Any = open_container(self.path, self.options, self.timeout)
+        try:
+            self.info: MediaInfo = describe_container(self._probed, self.path)
+        except BaseException:
+            self._drop_probed()
+            raise
+        if not self.once:
+            self._drop_probed()  # a file or URL is opened again to be read
+        try:
+            self._set_up(audio, video, audio_streams, video_streams, start)
+        except BaseException:
+            self._drop_probed()
+            raise
+
+    def _drop_probed(self) -> None:
+        container, self._probed = self._probed, None
+        if container is not None:
+            container.close()
+
+    def __del__(self) -> None:
+        # A pipe's container kept open for the first run and never read.
+        with contextlib.suppress(Exception):  # at interpreter exit anything may be gone
+            self._drop_probed()
+
+    def _set_up(
+        self,
+        audio: AudioFormat | bool,
+        video: VideoFormat | bool,
+        audio_streams: Collection[int] | None,
+        video_streams: Collection[int] | None,
+        start: float,
+    ) -> None:
         if self.start > 0 and self.info.duration_s is not None:
             starts = [s.start_s for s in self.info.streams if s.start_s is not None]
             end = min(starts, default=0.0) + self.info.duration_s
@@ -486,8 +431,7 @@ class FileSource(Source):
                 if not required:
                     return {}  # not asked for explicitly: read the other kind
                 raise MediaOpenError(
-                    f"{self.path!r}: {kind} stream {i} uses a codec this FFmpeg build "
-                    "cannot decode"
+                    f"{self.path!r}: {kind} stream {i} uses a codec this FFmpeg build cannot decode"
                 )
         f = default_fmt() if fmt is True else fmt
         if len(chosen) == 1:
@@ -513,7 +457,16 @@ class FileSource(Source):
         self._error = None
         wanted = set(ports) if ports else set(self._specs)
         self.skipped_packets = 0
-        self._container = open_container(self.path, self.options, self.timeout)
+        self.damage = []
+        if self.once:
+            if self._probed is None:
+                raise MediaOpenError(
+                    f"cannot read {self.path!r} again: it is a pipe (or device), which can "
+                    "be read only once"
+                )
+            self._container, self._probed = self._probed, None
+        else:
+            self._container = open_container(self.path, self.options, self.timeout)
         self._gen = self._decode(wanted)
         self._position = "start of stream"
 
@@ -559,12 +512,13 @@ class FileSource(Source):
         import av
 
         container = self._container
+        limit = self._declared_end()
         pipes: dict[int, Any] = {}  # container stream index -> pipe
         for port, (info, afmt) in self._audio.items():
             if port in wanted:
                 spec = self._specs[port]
                 assert isinstance(spec, AudioSpec)
-                pipes[info.index] = _AudioPipe(
+                pipes[info.index] = AudioPipe(
                     port,
                     spec.sample_rate,
                     spec.channels,
@@ -572,6 +526,10 @@ class FileSource(Source):
                     self.start,
                     self.stop,
                     info.layout,
+                    where=f"{self.path!r}: audio stream {info.kind_index}",
+                    strict=self.info.format in _GAPLESS_FORMATS,
+                    limit=limit,
+                    on_error=self.on_error,
                 )
         for port, (info, vfmt) in self._video.items():
             if port in wanted:
@@ -585,6 +543,9 @@ class FileSource(Source):
                     info.frame_rate,
                     self.start,
                     self.stop,
+                    where=f"{self.path!r}: video stream {info.kind_index}",
+                    limit=limit,
+                    on_error=self.on_error,
                 )
         if not pipes:
             return
@@ -592,7 +553,7 @@ class FileSource(Source):
         for s in streams:
             if s.type == "video":
                 s.codec_context.thread_type = "AUTO"
-        if self.start > 0:
+        if self.start > 0 and not self.once:  # a pipe cannot seek: decode up to start
             try:
                 container.seek(int(self.start * av.time_base), backward=True, any_frame=False)
             except av.FFmpegError as exc:
@@ -647,16 +608,41 @@ class FileSource(Source):
                 for item in pipe.feed(frame):
                     self._position = describe_position(item)
                     yield pipe.port, item
+            self._report_damage(pipe)
             if all(p.done for p in pipes.values()):
                 break
         for pipe in pipes.values():
-            if isinstance(pipe, _AudioPipe):
+            if isinstance(pipe, AudioPipe):
                 for item in pipe.feed(None):
                     self._position = describe_position(item)
                     yield pipe.port, item
         self._check_complete(pipes)
 
-    def _check_complete(self, pipes: Mapping[int, _AudioPipe | _VideoPipe]) -> None:
+    def _declared_end(self) -> Fraction | None:
+        """The latest time a timestamp may have in a file that declares its length
+        (the declared end plus the truncation check's slack), else None."""
+        if self.once or self.info.format not in _DECLARED_LENGTH_FORMATS:
+            return None
+        if self.info.duration_s is None:
+            return None
+        starts = [s.start_s for s in self.info.streams if s.start_s is not None]
+        end = Fraction(min(starts, default=0.0) + self.info.duration_s).limit_denominator(10**6)
+        return end + Fraction(_TRUNCATION_SLACK_S).limit_denominator(100) + end / 100
+
+    def _report_damage(self, pipe: AudioPipe | _VideoPipe) -> None:
+        """Raise the damage that ended ``pipe`` (on_error="raise"), or warn about what
+        it read past (on_error="skip") and list it in ``damage``."""
+        if pipe.failure is not None:
+            raise DecodeError(
+                f"{pipe.failure}; everything before was delivered (on_error='skip' reads "
+                "on, keeping the timeline)"
+            )
+        while pipe.damage:
+            message = pipe.damage.pop(0)
+            self.damage.append(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def _check_complete(self, pipes: Mapping[int, AudioPipe | _VideoPipe]) -> None:
         """Fail when a stream ended well before the length its header states (a
         truncated file): everything decoded up to there has been delivered. Audio is
         checked by time, video by frame count and time."""
@@ -664,7 +650,7 @@ class FileSource(Source):
             return
         by_index = {s.index: s for s in self.info.streams}
         # FFmpeg clamps a WAV's length to the bytes present: read what the header says.
-        wav_s = _wav_declared_s(self.path) if self.info.format == "wav" else None
+        wav_s = _wav_declared_s(self.path) if self.info.format == "wav" and not self.once else None
         for index, pipe in pipes.items():
             info = by_index[index]
             if isinstance(pipe, _VideoPipe):

@@ -104,13 +104,14 @@ def test_bad_pixel_format_is_refused_at_construction(pixel_format: str, match: s
 def test_encoder_refusing_the_first_frame_is_an_encode_error_and_leaves_no_file(
     tmp_path: Path,
 ) -> None:
-    # MPEG-2 video only has a fixed list of frame rates: its encoder refuses 7 fps.
+    # MPEG-2 video only has a fixed list of frame rates: its encoder refuses 7 fps
+    # (frames are encoded in their own time base, here 1/7 s).
     out = tmp_path / "v.mpg"
     sink = VideoFileSink(out, codec="mpeg2video", frame_rate=7)
     sink.configure({"in": VideoSpec(64, 36, "rgb24", Fraction(7))})
     sink.open()
     with pytest.raises(EncodeError, match=r"encoding frame 0 \(pts 0\) into .*v\.mpg failed"):
-        sink.write(_frames([0])[0])
+        sink.write(_frames([0], Fraction(1, 7))[0])
     sink.close(RuntimeError("run failed"))
     assert not out.exists()
     # The same failure inside a run reaches the caller as a NodeError caused by it.

@@ -312,3 +312,105 @@ def test_slow_sink_keeps_memory_bounded_on_a_long_file(tmp_path: Path) -> None:
     # the item in the sink.
     assert max(sink.ahead) <= 4 + 16 + 1
     assert peak < decoded_bytes / 20, f"peak traced memory {peak} bytes"
+
+
+# -- pipes are read once; the audio timeline survives damage (issue 17) --------------------
+
+
+def test_pipe_with_a_start_offset_decodes_up_to_it_and_is_read_once(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    import os
+    import subprocess
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f'cat "{media["a.wav"]}" > "{fifo}"'])
+    try:
+        src = FileSource(fifo, start=0.5, video=False)  # the probe reads the header only
+        chunks, got = _audio(src)
+    finally:
+        writer.wait(timeout=30)
+    _, ref = _audio(FileSource(media["a.wav"], start=0.5, video=False))
+    assert chunks[0].start == 24000  # no seeking in a pipe: decoded up to 0.5 s
+    np.testing.assert_array_equal(got, ref)
+    with pytest.raises(MediaOpenError, match=r"in\.fifo.*can be read only once"):
+        list(src)
+
+
+def _frame(samples: int, pts: int | None, channels: int = 1, value: float = 0.5) -> object:
+    import av
+
+    layout = "mono" if channels == 1 else "stereo"
+    data = np.full((channels, samples), value, np.float32)
+    frame = av.AudioFrame.from_ndarray(data, format="fltp", layout=layout)
+    frame.sample_rate = 16000
+    frame.pts = pts
+    frame.time_base = Fraction(1, 16000)
+    return frame
+
+
+def _pipe(on_error: str = "skip", strict: bool = False) -> object:
+    from stream.sources._audio_pipe import AudioPipe
+
+    return AudioPipe("audio", 16000, 1, 1024, Fraction(0), None, strict=strict, on_error=on_error)
+
+
+def _feed_all(pipe: object, frames: list[object]) -> list[AudioChunk]:
+    out: list[AudioChunk] = []
+    for frame in [*frames, None]:
+        out.extend(pipe.feed(frame))  # type: ignore[attr-defined]
+    for a, b in itertools.pairwise(out):
+        assert b.start == a.end
+    return out
+
+
+def test_audio_without_timestamps_and_overlaps_keep_the_true_timeline() -> None:
+    """A recovered frame without a timestamp follows the previous one; the next timed
+    frame it overlaps is cut, a hole after it is filled once: 4096 frames of input
+    timeline give 4096 frames of output, each value at its own place (in a FLAC-like
+    strict format the damaged stretch is reported once)."""
+    pipe = _pipe(strict=True)
+    frames = [
+        _frame(1024, 0, value=0.1),
+        _frame(1024, None, value=0.2),  # recovered after damage: no timestamp
+        _frame(1024, 1024, value=0.3),  # overlaps the recovered frame whole: dropped
+        _frame(1024, 3072, value=0.4),  # a hole of 1024 frames before it
+    ]
+    out = _feed_all(pipe, frames)
+    data = np.concatenate([c.data for c in out], axis=1)[0]
+    assert data.shape == (4096,)
+    assert np.allclose(data[:1024], 0.1) and np.allclose(data[1024:2048], 0.2)
+    assert np.allclose(data[2048:3072], 0.0) and np.allclose(data[3072:], 0.4)
+    assert len(pipe.damage) == 1 and "t=0.064 s" in pipe.damage[0]  # type: ignore[attr-defined]
+
+
+def test_audio_damage_ends_the_stream_when_on_error_is_raise() -> None:
+    pipe = _pipe(on_error="raise", strict=True)
+    out = _feed_all(pipe, [_frame(1000, 0), _frame(1000, None), _frame(1000, 2000)])
+    assert sum(c.frames for c in out) == 1000  # everything before, then nothing
+    assert pipe.failure is not None and "t=0.062 s" in pipe.failure  # type: ignore[attr-defined]
+
+
+def test_a_frame_that_changes_channels_is_converted_not_passed_through() -> None:
+    """PyAV's resampler passes every frame through untouched once the first needed no
+    conversion: a stereo frame in a mono stream (a damaged MP3 header) came out with
+    two channels and broke re-chunking with a ValueError."""
+    pipe = _pipe()
+    out = _feed_all(pipe, [_frame(1024, 0), _frame(1024, 1024, channels=2), _frame(1024, 2048)])
+    assert all(c.channels == 1 for c in out)
+    assert sum(c.frames for c in out) == 3072
+
+
+def test_a_backward_jump_of_timestamps_is_a_new_origin_not_an_overlap() -> None:
+    """MPEG-TS recordings joined (``cat a.ts b.ts``): the timestamps start again;
+    the audio goes on where it is instead of being cut as an overlap (which would drop
+    all of b that lies before a's end). A short overlap is cut, and reported."""
+    pipe = _pipe(on_error="raise")
+    frames = [_frame(16000, 0), _frame(16000, 16000), _frame(16000, 0), _frame(16000, 16000)]
+    out = _feed_all(pipe, frames)
+    assert sum(c.frames for c in out) == 64000 and not pipe.damage  # type: ignore[attr-defined]
+    pipe = _pipe(on_error="raise")
+    out = _feed_all(pipe, [_frame(1024, 0), _frame(1024, 1024 - 800), _frame(1024, 1248)])
+    assert sum(c.frames for c in out) == 2272  # 800 frames of overlap cut
+    assert len(pipe.damage) == 1 and "0.050 s of audio overlap" in pipe.damage[0]  # type: ignore[attr-defined]
