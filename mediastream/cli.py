@@ -14,6 +14,7 @@ import contextlib
 import errno
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -39,6 +40,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options that name an output file, and the names that mean standard output.
+OUTPUT_OPTIONS = ("output", "jsonl", "csv", "rttm", "meter_jsonl")
+STDOUT_NAMES = ("-", "pipe:1", "/dev/stdout")
+
+
+def _one_line_warning(command: str) -> Any:
+    """Warnings (damaged input skipped, ...) as one line on stderr, not Python's
+    four-line form with the source line."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        print(f"mediastream {command}: warning: {message}", file=file or sys.stderr)
+
+    return show
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from writing to a pipe whose reader went away."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno == errno.EPIPE:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
 def _interrupted_call(exc: BaseException) -> bool:
     """Whether ``exc`` comes from a system call a signal interrupted (EINTR)."""
     seen: set[int] = set()
@@ -58,7 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if hasattr(args, "quiet") and any(
+        getattr(args, name, None) in STDOUT_NAMES for name in OUTPUT_OPTIONS
+    ):
+        # Standard output carries the data: nothing else may be printed there.
+        args.quiet = True
     terminated = False
+    previous_show = warnings.showwarning
+    warnings.showwarning = _one_line_warning(args.command)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         # SIGTERM (kill, systemd, docker stop) unwinds exactly like Ctrl-C: whatever
@@ -82,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MediaStreamError as exc:
+        if _broken_pipe(exc):  # `mediastream dynamics x - | head -c 100`: like SIGPIPE
+            return 0
         if not _interrupted_call(exc):
             print(f"mediastream {args.command}: error: {exc}", file=sys.stderr)
             return 1
@@ -99,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `mediastream meter x | head`
         return 0
     finally:
+        warnings.showwarning = previous_show
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, TypeAlias, cast
@@ -131,7 +132,15 @@ class TextOutput:
         self.path: Path | None = None
         self._given: IO[str] | None = None
         self.file: IO[str] | None = None
-        if isinstance(target, (str, os.PathLike)):
+        if isinstance(target, str) and target in ("-", "pipe:1"):
+            # Standard output: written where it stands (never reopened, so a shell's
+            # `>>` keeps appending); `path` says "-" for the output-path checks.
+            if append:
+                raise ParameterError(f"{owner}: append=True applies to files, not to '-'")
+            self._given = sys.stdout
+            self.path = Path("-")
+            self.name = "<stdout>"
+        elif isinstance(target, (str, os.PathLike)):
             path = Path(target)
             if not str(target):
                 raise ParameterError(f"{owner}: path_or_file is an empty path")

@@ -70,7 +70,8 @@ class CsvSink(Sink):
     Args:
         path_or_file: a path (``str`` or ``os.PathLike``; parent directories are
             created, an existing file is truncated) or an open text file (opened with
-            ``newline=""``), flushed after every row but never closed here.
+            ``newline=""``), flushed after every row but never closed here; ``"-"``:
+            standard output.
         columns: payload field names, in order, one column each (default ``None``:
             the fields of the first event's payload).
         kinds: event kinds to keep (default ``None``: every kind).

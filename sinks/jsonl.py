@@ -25,7 +25,8 @@ class JsonLinesSink(Sink):
     Args:
         path_or_file: a path (``str`` or ``os.PathLike``; parent directories are
             created, the file is truncated unless ``append``) or an open text file,
-            which is flushed after every line but never closed here.
+            which is flushed after every line but never closed here; ``"-"``:
+            standard output.
         kinds: event kinds to keep (default ``None``: every kind).
         append: add to an existing file instead of truncating it (default False;
             paths only).

@@ -73,7 +73,7 @@ class RttmSink(Sink):
 
     Args:
         path_or_file: a path (parent directories are created; truncated) or an open
-            text file (flushed per line, never closed here).
+            text file (flushed per line, never closed here); ``"-"``: standard output.
         uri: the recording name in the second column (default ``"stream"``; no
             whitespace).
         use_names: write the enrolled name instead of the label when a turn has one

@@ -39,6 +39,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--chunk-frames", type=int, default=1024, help="frames per decoded chunk (default 1024)"
     )
+    p.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="damaged input: stop with an error naming the time (raise, default) or warn, "
+        "fill the hole with silence on the true timeline and read on (skip)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_dynamics)
@@ -52,7 +59,12 @@ def _cmd_dynamics(args: argparse.Namespace) -> int:
     settings = dynamics_settings(args, args.meter_interval_ms if args.meter_jsonl else None)
     g = Graph()
     src = g.add(
-        FileSource(args.input, audio=AudioFormat(chunk_frames=args.chunk_frames), video=False),
+        FileSource(
+            args.input,
+            audio=AudioFormat(chunk_frames=args.chunk_frames),
+            video=False,
+            on_error=args.on_error,
+        ),
         "file",
     )
     chain = build_dynamics_chain(g, src["audio"], settings)

@@ -45,6 +45,13 @@ def add_parser(sub: Any) -> None:
         help="URLs: fail when the network sends nothing for S seconds (default 30); "
         "Ctrl-C takes effect within that time",
     )
+    p.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="damaged input: stop with an error naming the time (raise, default) or warn, "
+        "fill the hole with silence on the true timeline and read on (skip)",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_meter)
@@ -62,6 +69,7 @@ def _cmd_meter(args: argparse.Namespace) -> int:
             args.file,
             audio=AudioFormat(chunk_frames=args.chunk_frames),
             video=False,
+            on_error=args.on_error,
             start=args.start,
             duration=args.duration,
             timeout=args.timeout if is_url(args.file) else None,

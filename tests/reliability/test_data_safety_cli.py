@@ -341,3 +341,87 @@ def test_sigkill_leaves_whole_lines_and_a_readable_wav(tmp_path: Path) -> None:
     g.run_sync()
     frames = sum(i.frames for i in sink.items if isinstance(i, AudioChunk))
     assert 0 < frames < 120 * 48000
+
+
+# -- 4 (command side). stdin and stdout -----------------------------------------------
+def _cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "mediastream", *args], capture_output=True, timeout=120,
+        **kwargs,  # type: ignore[call-overload]
+    )  # fmt: skip
+
+
+def test_4_stdin_to_stdout_carries_only_the_audio(media: Path, tmp_path: Path) -> None:
+    """`cat x.wav | mediastream dynamics - - | mediastream dynamics - out.wav`: before,
+    "-" was "no such file"; and the banner and stats table went to stdout, into the
+    audio. Now an output on stdout implies --quiet: stdout carries the data alone, and
+    the audio equals the same processing done file to file."""
+    wav = (media / "x.wav").read_bytes()
+    piped = _cli("dynamics", "-", "-", input=wav)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout[:4] == b"RIFF" and piped.stderr == b""
+    (tmp_path / "piped.wav").write_bytes(piped.stdout)
+    direct = _cli("dynamics", str(media / "x.wav"), str(tmp_path / "direct.wav"))
+    assert direct.returncode == 0, direct.stderr
+
+    def samples(path: Path) -> list[bytes]:
+        from sinks import MemorySink
+        from stream import AudioChunk
+
+        g = Graph()
+        sink = MemorySink()
+        g.chain(g.add(FileSource(path, video=False), "in"), g.add(sink, "mem"))
+        g.run_sync()
+        return [i.data.tobytes() for i in sink.items if isinstance(i, AudioChunk)]
+
+    assert b"".join(samples(tmp_path / "piped.wav")) == b"".join(samples(tmp_path / "direct.wav"))
+    # Events to stdout: JSON and nothing else.
+    meter = _cli("meter", str(media / "x.wav"), "--jsonl", "-")
+    lines = meter.stdout.decode().splitlines()
+    assert meter.returncode == 0 and len(lines) == 10
+    assert all(line.startswith('{"kind":"level"') for line in lines)
+    # Audio and events both on stdout would mix: refused.
+    both = _cli("dynamics", str(media / "x.wav"), "-", "--meter-jsonl", "-")
+    assert both.returncode == 2 and b"would both write '-'" in both.stderr
+
+
+def test_4_reader_going_away_ends_quietly(tmp_path: Path) -> None:
+    """`mediastream dynamics long.wav - | head -c 100`: like any Unix filter whose
+    reader left, the writer stops at once, exit 0, without an error line."""
+    write_media(tmp_path / "long.wav", 60.0, video=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mediastream", "dynamics", str(tmp_path / "long.wav"), "-"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.read(100)[:4] == b"RIFF"
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and err == b""
+
+
+def test_3_damage_is_one_warning_line_with_on_error_skip(tmp_path: Path) -> None:
+    """A damaged FLAC through the CLI: by default exit 1 naming the file and the time;
+    with --on-error skip one warning line (not Python's four-line warning form) and a
+    complete output on the true timeline."""
+    import numpy as np
+
+    good, bad = tmp_path / "good.flac", tmp_path / "bad.flac"
+    write_media(good, 10.0, video=False, channels=1)
+    data = bytearray(good.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 3000] = np.random.default_rng(0).bytes(3000)
+    bad.write_bytes(bytes(data))
+    failed = _cli("meter", str(bad), "--quiet", "--no-progress")
+    assert failed.returncode == 1
+    assert b"'" + str(bad).encode() + b"'" in failed.stderr and b"damaged at t=" in failed.stderr
+    skipped = _cli(
+        "meter", str(bad), "--on-error", "skip", "--jsonl", str(tmp_path / "m.jsonl"),
+        "--quiet", "--no-progress",
+    )  # fmt: skip
+    assert skipped.returncode == 0, skipped.stderr
+    err = skipped.stderr.decode().splitlines()
+    assert len(err) >= 1 and all(line.startswith("mediastream meter: warning: ") for line in err)
+    assert "t=" in err[0]
+    levels = (tmp_path / "m.jsonl").read_text().splitlines()
+    assert len(levels) == 100  # 10 s in 100 ms windows: nothing shifted, nothing added
