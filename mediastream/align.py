@@ -3,8 +3,10 @@
 Two file sources decode the foreground and the background as small grey frames
 (shrunk in FFmpeg by the same factor, so the fg/bg pixel scale is preserved) into
 one :class:`operators.video.VideoAlign` node; its ``"align_pair"`` events go to a JSON
-Lines file and to the caller as they are produced. :func:`write_composite` then
-overlays the fg on the bg at the found place, in the fg's timing.
+Lines file and to the caller as they are produced, and, with a composite path, to a
+:class:`mediastream.composite.CompositeSink` that overlays the fg on the bg at the
+found place, in the fg's timing, frame by frame as the pairs arrive (one run, no
+second pass over the files).
 
 Nothing here imports OpenCV, Numba or PyAV at import time.
 """
@@ -13,11 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 from stream import (
@@ -31,7 +31,7 @@ from stream import (
     probe,
 )
 
-__all__ = ["AlignSetup", "AlignSummary", "build_align_graph", "write_composite"]
+__all__ = ["AlignSetup", "AlignSummary", "build_align_graph"]
 
 
 def _video_stream(info: MediaInfo, role: str) -> StreamInfo:
@@ -150,12 +150,30 @@ class AlignSummary:
         return "\n".join(lines)
 
 
+def _refuse_pipe(what: str, path: str) -> None:
+    """Alignment opens each input more than once (probe, alignment, composite): a
+    pipe would be read once and then found empty, so it is refused up front."""
+    pipe = path == "-" or path.startswith("pipe:")
+    if not pipe:
+        try:
+            pipe = stat.S_ISFIFO(os.stat(path).st_mode) or stat.S_ISCHR(os.stat(path).st_mode)
+        except OSError:
+            return  # missing or a URL: the probe names the problem
+    if pipe:
+        raise ParameterError(
+            f"align: the {what} {path!r} is a pipe; alignment reads each input more than "
+            "once, so give a file (save the stream first)"
+        )
+
+
 def align_setup(
     fg: str | os.PathLike[str], bg: str | os.PathLike[str], work_width: int = 320
 ) -> AlignSetup:
     """Probe both files and pick the working sizes (bg at most ``work_width`` wide)."""
     if not 32 <= work_width <= 4096:
         raise ParameterError(f"align: work_width must be 32..4096 pixels, got {work_width}")
+    for what, path in (("foreground", fg), ("background", bg)):
+        _refuse_pipe(what, os.fspath(path))
     fi, bi = probe(fg), probe(bg)
     fs, bs = _video_stream(fi, "foreground"), _video_stream(bi, "background")
     assert fs.width and fs.height and bs.width and bs.height
@@ -177,16 +195,26 @@ def build_align_graph(
     setup: AlignSetup,
     *,
     pairs_path: str | os.PathLike[str] | None = None,
+    composite_path: str | os.PathLike[str] | None = None,
     band: int = 8,
     max_lag: int = 90,
     min_scale: float = 0.25,
     max_scale: float = 1.0,
+    max_pending_s: float = 600.0,
+    composite_codec: str = "libx264",
 ) -> Graph:
-    """The graph: fg and bg file sources -> ``align`` (VideoAlign) -> optional JSONL sink.
+    """The graph: fg and bg file sources -> ``align`` (VideoAlign) -> optional sinks:
+    ``pairs`` (JSON Lines) and ``composite`` (:class:`~mediastream.composite.CompositeSink`,
+    the fg drawn over the bg, encoded with ``composite_codec``).
+
+    ``max_pending_s``: VideoAlign's bound on the fg held before the bg reaches it
+    (seconds of fg; past it the run fails naming the time, see
+    :class:`operators.video.VideoAlign`).
 
     Both inputs keep flowing (VideoAlign consumes every item at once), so the join's
     default ``max_skew_s`` is never reached, whatever the fg's start offset in the bg.
     """
+    from mediastream.composite import CompositeSink
     from operators.video import VideoAlign
     from sinks import JsonLinesSink
 
@@ -215,6 +243,7 @@ def build_align_graph(
             max_scale=max_scale,
             fg_rate=setup.fg_rate,
             bg_rate=setup.bg_rate,
+            max_pending_s=max_pending_s,
         ),
         "align",
     )
@@ -222,67 +251,7 @@ def build_align_graph(
     g.connect(bg["video"], align["bg"])
     if pairs_path is not None:
         g.connect(align, g.add(JsonLinesSink(pairs_path), "pairs"))
+    if composite_path is not None:
+        composite = CompositeSink(setup, composite_path, codec=composite_codec)
+        g.connect(align, g.add(composite, "composite"))
     return g
-
-
-def write_composite(
-    setup: AlignSetup,
-    pairs: Iterable[tuple[int, int]],
-    region: tuple[float, float, float, float],
-    out: str | os.PathLike[str],
-    *,
-    codec: str = "libx264",
-) -> Path:
-    """Write the fg overlaid on the bg at ``region`` (x, y, w, h in full bg pixels).
-
-    ``pairs`` are ``(fg_index, bg_index)`` in fg order (bg never going back), as the
-    aligner emits them. Both files are decoded once, in order; frames are written with
-    PyAV in the fg's timing at the bg's size.
-    """
-    import av
-    import cv2
-    import numpy as np
-
-    from sinks.video_file import VideoFileSink
-    from stream import VideoFrame, VideoSpec
-
-    bw, bh = setup.bg_size
-    x, y, w, h = region
-    x0, y0 = max(0, round(x)), max(0, round(y))
-    x1, y1 = min(bw, round(x + w)), min(bh, round(y + h))
-    if x1 <= x0 or y1 <= y0:
-        raise ParameterError(f"write_composite: region {region} lies outside the {bw}x{bh} bg")
-    with av.open(setup.fg_path) as fgc, av.open(setup.bg_path) as bgc:
-        fgs, bgs = fgc.streams.video[0], bgc.streams.video[0]
-        rate = Fraction(fgs.average_rate or fgs.guessed_rate or 25)
-        sink = VideoFileSink(out, frame_rate=rate, codec=codec)
-        tb = Fraction(fgs.time_base or Fraction(1, 90000))
-        sink.configure({"in": VideoSpec(bw, bh, "rgb24", rate, tb)})
-        sink.open()
-        error: BaseException | None = None
-        try:
-            fg_frames = fgc.decode(fgs)
-            bg_frames = bgc.decode(bgs)
-            bg_index, bg_img = -1, None
-            fg_index = -1
-            for fi, bj in pairs:
-                while fg_index < fi:
-                    frame = next(fg_frames)
-                    fg_index += 1
-                while bg_index < bj:
-                    bg_img = next(bg_frames).to_ndarray(format="rgb24")
-                    bg_index += 1
-                assert bg_img is not None
-                img = bg_img.copy()
-                fg_img = frame.to_ndarray(format="rgb24")
-                img[y0:y1, x0:x1] = cv2.resize(
-                    fg_img, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA
-                )
-                pts = frame.pts if frame.pts is not None else fi
-                sink.write(VideoFrame(np.ascontiguousarray(img), fi, pts, tb))
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            sink.close(error)
-    return Path(out)

@@ -15,9 +15,11 @@ The graph is the example graph file ``examples/demo.toml`` (its copy in the pack
 ``mediastream/graphs/demo.toml``, is what runs):
 in one run it compresses and limits the audio, diarizes the speech online, and
 aligns the target video to the input video with online DTW, writing processed audio,
-RTTM, pairs and events as JSON Lines, and pictures. After the run the composite
-video (the target overlaid on the input where the alignment put it) is written from
-the pairs.
+RTTM, pairs and events as JSON Lines, pictures, and the composite video (the target
+overlaid on the input where the alignment put it: a
+:class:`mediastream.composite.CompositeSink` node, ``composite``, that
+:func:`load_demo_graph` adds to the graph; written frame by frame as the pairs
+arrive, in the same run).
 """
 
 from __future__ import annotations
@@ -208,8 +210,15 @@ def ensure_demo_inputs(out_dir: str | os.PathLike[str]) -> DemoInputs:
     return inputs
 
 
+_COMPOSITE = "composite.mp4"  # the composite video's name in the output folder
+
+
 def load_demo_graph(inputs: DemoInputs, out_dir: str | os.PathLike[str]) -> Any:
-    """The demo's :class:`~mediastream.graphfile.GraphFile`, reading ``inputs``."""
+    """The demo's :class:`~mediastream.graphfile.GraphFile`, reading ``inputs``, with a
+    ``composite`` node (:class:`~mediastream.composite.CompositeSink`, fed by ``align``)
+    writing ``composite.mp4`` in ``out_dir`` during the run."""
+    from mediastream.align import align_setup
+    from mediastream.composite import CompositeSink
     from mediastream.graphfile import load_graph
 
     params = {
@@ -217,21 +226,11 @@ def load_demo_graph(inputs: DemoInputs, out_dir: str | os.PathLike[str]) -> Any:
         "target": os.fspath(inputs.target.resolve()),
         "reference": os.fspath(inputs.reference.resolve()),
     }
-    return load_graph(DEMO_GRAPH, params=params, out_dir=out_dir)
-
-
-def write_demo_composite(
-    inputs: DemoInputs,
-    pairs: list[tuple[int, int]],
-    region: tuple[float, float, float, float] | None,
-    out: Path,
-) -> Path | None:
-    """The target overlaid on the input video where the alignment found it."""
-    from mediastream.align import align_setup, write_composite
-
-    if not pairs or region is None:
-        return None
+    gf = load_graph(DEMO_GRAPH, params=params, out_dir=out_dir)
     setup = align_setup(inputs.target, inputs.media, work_width=_SPEC["size"][0])
     if setup.factor != 1.0:
         raise ParameterError("the demo composite expects the input at its working size")
-    return write_composite(setup, pairs, region, out)
+    path = gf.out_dir / _COMPOSITE
+    gf.graph.connect(gf.graph["align"], gf.graph.add(CompositeSink(setup, path), "composite"))
+    gf.outputs.append(path)
+    return gf

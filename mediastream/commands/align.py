@@ -47,6 +47,11 @@ def add_parser(sub: Any) -> None:
         help="largest fg/bg-region size ratio searched (default 1)",
     )  # fmt: skip
     p.add_argument(
+        "--max-pending-s", type=positive_float, default=600.0, metavar="S",
+        help="most seconds of fg held before the bg reaches it (the fg's start offset "
+        "in the bg); past it the run stops with an error naming the time (default 600)",
+    )  # fmt: skip
+    p.add_argument(
         "--print-every", type=non_negative_float, default=1.0, metavar="S",
         help="print at most one pair every S seconds of fg (default 1; 0 prints all)",
     )  # fmt: skip
@@ -56,9 +61,9 @@ def add_parser(sub: Any) -> None:
 
 
 def _cmd_align(args: argparse.Namespace) -> int:
-    from mediastream.align import AlignSummary, align_setup, build_align_graph, write_composite
+    from mediastream.align import AlignSummary, align_setup, build_align_graph
 
-    # The composite is written after the graph, so the graph's own check cannot see it.
+    # Before probing and building: a clear message on a path clash, naming the flag.
     check_output_paths(
         [("the foreground", args.fg), ("the background", args.bg)],
         [
@@ -71,13 +76,14 @@ def _cmd_align(args: argparse.Namespace) -> int:
     graph = build_align_graph(
         setup,
         pairs_path=args.out,
+        composite_path=args.composite,
         band=args.band,
         max_lag=args.max_lag,
         min_scale=args.min_scale,
         max_scale=args.max_scale,
+        max_pending_s=args.max_pending_s,
     )
     summary = AlignSummary(setup)
-    pairs: list[tuple[int, int]] | None = [] if args.composite else None
     if not args.quiet:
         print(
             f"align: fg {setup.fg_size[0]}x{setup.fg_size[1]} -> bg "
@@ -93,8 +99,6 @@ def _cmd_align(args: argparse.Namespace) -> int:
             async with graph.events("align", progress=shown.update) as events:
                 async for event in events:
                     summary.add(event)
-                    if pairs is not None and event.kind == "align_pair":
-                        pairs.append((event.payload.fg_index, event.payload.bg_index))
                     if not args.quiet and throttle(event):
                         shown.print(format_event(event))
             assert events.stats is not None
@@ -102,14 +106,17 @@ def _cmd_align(args: argparse.Namespace) -> int:
 
     stats = anyio.run(run)
     summary.wall_s = stats.wall_s
-    if args.composite and pairs and summary.offset and summary.region_size:
-        write_composite(setup, pairs, (*summary.offset, *summary.region_size), args.composite)
     if not args.quiet:
         print(summary.describe())
         if args.out:
             print(f"pairs: {args.out}")
         if args.composite:
-            print(f"composite: {args.composite}" if pairs else "composite: not written (no pairs)")
+            written = getattr(graph.node("composite"), "frames_written", 0)
+            print(
+                f"composite: {args.composite} ({written} frames)"
+                if written
+                else "composite: not written (no pairs)"
+            )
     if not summary.frames_aligned:
         print(
             "mediastream align: error: the foreground was not found in the background "

@@ -35,7 +35,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         DEMO_GRAPH,
         ensure_demo_inputs,
         load_demo_graph,
-        write_demo_composite,
     )
 
     out = Path(args.out)
@@ -56,20 +55,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "  target.video + media.video -> align -> pairs.jsonl\n"
             "  events -> events.jsonl, pictures (timeline.png, alignment.png, dynamics.png)"
         )
+    # The composite is written during the run, by the graph's ``composite`` node.
     stats, seen = run_live(gf, "demo", args)
-    extra: list[Path] = []
-    reg = seen["registration"]
-    region = (reg.x, reg.y, reg.width, reg.height) if reg is not None else None
-    composite = write_demo_composite(inputs, seen["pairs"], region, out / "composite.mp4")
-    if composite is not None:
-        extra.append(composite)
     if not args.quiet:
         print()
         print(stats.table())
         view = seen["view"]
         print(_demo_summary(view, inputs, gf))
         print(f"outputs in {out}/:")
-        print_outputs(gf, extra)
+        print_outputs(gf, [])
     return 0
 
 

@@ -29,6 +29,17 @@ and bg frames are dropped as soon as the band has passed. Memory is the DTW band
 start offset times the fg rate); the default ``Graph(max_skew_s=10)`` is never hit
 because both ports keep flowing. Pairs are identical for any interleaving of the two
 ports: every decision depends only on frame counts, never on arrival order.
+
+**Bounded fg backlog.** The fg frames held unpaired are bounded by ``max_pending_s``
+seconds of fg (default 600 s: about 33 MB at 24 fps) plus the ``max_lag`` frames a
+pair may wait for finality. In a graph, where the ports are merged in time order, the
+backlog is the fg's start offset in the bg (all of the fg while it is not found), so
+an fg that starts later than ``max_pending_s`` into the bg, or is not in it, stops the
+run with a :class:`stream.MediaStreamError` at the fg frame that passes the bound,
+naming the fg and bg times reached (the runtime adds the node); raise
+``max_pending_s`` for such inputs. An operator cannot hold one port back, so the
+bound is a clean error, never silent growth. Fed by hand, one port entirely before
+the other, the backlog is the whole fg.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ from stream import (
     EventSpec,
     IncompatibleInputError,
     Item,
+    MediaStreamError,
     Operator,
     ParameterError,
     StreamSpec,
@@ -59,7 +71,6 @@ from .online_dtw import DTWPair, OnlineSubsequenceDTW
 from .registration import Registrar, Registration
 
 __all__ = ["AlignBand", "AlignPair", "AlignRegistration", "VideoAlign"]
-
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,10 @@ class VideoAlign(Operator):
         band_costs: after every ``"align_pair"`` event, also emit an ``"align_band"``
             event (same time; payload :class:`AlignBand`, ``2 * band + 1`` costs) with
             the band row the pair was chosen from (default False).
+        max_pending_s: most seconds of fg (at ``fg_rate``) held before the bg reaches
+            them, beyond the ``max_lag`` frames a pair may wait (default 600 s, about
+            33 MB of fingerprints at 24 fps; ``math.inf`` for no bound). Past it,
+            :meth:`process_port` raises :class:`stream.MediaStreamError` (module docs).
     """
 
     input_ports = ("fg", "bg")
@@ -173,6 +188,7 @@ class VideoAlign(Operator):
         thumb_height: int = 36,
         confirm_s: float = 1.0,
         band_costs: bool = False,
+        max_pending_s: float = 600.0,
     ) -> None:
         for name, rate in (("fg_rate", fg_rate), ("bg_rate", bg_rate)):
             if rate is not None and not 0 < rate <= 1000:
@@ -192,6 +208,13 @@ class VideoAlign(Operator):
             raise ParameterError(f"VideoAlign.confirm_s must be in (0, 60] s, got {confirm_s}")
         self.confirm_s = confirm_s
         self.band_costs = bool(band_costs)
+        if not max_pending_s > 0:
+            raise ParameterError(
+                f"VideoAlign.max_pending_s must be > 0 seconds (math.inf: no bound), "
+                f"got {max_pending_s}"
+            )
+        self.max_pending_s = float(max_pending_s)
+        self.max_pending = math.inf  # fg frames; set from the fg rate in configure()
         self.slope = 1.0
         self._bg_fps = 25.0
         self._fg_fps = 25.0
@@ -232,6 +255,11 @@ class VideoAlign(Operator):
                 )
             rates[port] = float(rate)
         self.slope = rates["bg"] / rates["fg"]
+        self.max_pending = (
+            math.ceil(self.max_pending_s * rates["fg"]) + self._params["max_lag"]
+            if math.isfinite(self.max_pending_s)
+            else math.inf
+        )
         self._bg_fps = rates["bg"]
         self._fg_fps = rates["fg"]
         if self._auto_step:
@@ -296,7 +324,29 @@ class VideoAlign(Operator):
         if self.registration is None:
             self.registrar.push_fg(index, gray)
         self._fg_times.append((index, frame.pts))
-        return self._pairs(self.dtw.push_fg(index, self.fingerprinter.thumb(gray)))
+        out = self._pairs(self.dtw.push_fg(index, self.fingerprinter.thumb(gray)))
+        if len(self._fg_times) > self.max_pending:
+            self._too_far(frame)
+        return out
+
+    def _too_far(self, frame: VideoFrame) -> None:
+        held = len(self._fg_times)
+        bg = "no bg frame yet"
+        if self._bg_times and self._bg_tb is not None:
+            bg = f"the bg at {float(self._bg_times[-1][1] * self._bg_tb):.3f} s"
+        elif self._bg_count:
+            bg = f"{self._bg_count} bg frames"
+        where = (
+            "the fg was not found in the bg so far"
+            if self.registration is None
+            else "the fg starts that far into the bg"
+        )
+        raise MediaStreamError(
+            f"VideoAlign: {held} fg frames ({held / self._fg_fps:.1f} s) wait unpaired at "
+            f"fg time {float(frame.pts * frame.time_base):.3f} s ({bg}), more than "
+            f"max_pending_s={self.max_pending_s:g} s plus max_lag={self._params['max_lag']}"
+            f" frames: {where}; raise max_pending_s to hold more"
+        )
 
     def _bg(self, frame: VideoFrame) -> list[Item]:
         index = self._bg_count

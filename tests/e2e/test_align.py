@@ -70,11 +70,30 @@ def test_fg_starting_beyond_the_join_skew_does_not_stall(tmp_path: Path) -> None
                     fg_frames=36, crop=(40, 20, 120, 68), scale=1.0, cut_at=None)  # fmt: skip
     fg, bg, gt = write_pair(tmp_path, spec)
     setup = align_setup(fg, bg)
-    graph = build_align_graph(setup, pairs_path=tmp_path / "p.jsonl")
+    graph = build_align_graph(
+        setup, pairs_path=tmp_path / "p.jsonl", composite_path=tmp_path / "c.mp4"
+    )
     assert graph.max_skew is not None and graph.max_skew < 11
     graph.run_sync()
     pairs = _pairs(tmp_path / "p.jsonl")
     assert [p["bg_index"] for p in pairs] == gt.tolist()
+    # The composite is written in the same run, whatever the fg's start offset.
+    with av.open(str(tmp_path / "c.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == len(gt)
+
+
+def test_fg_starting_past_max_pending_stops_with_the_time(tmp_path: Path) -> None:
+    # The fg starts 3 s into the bg; --max-pending-s 1 (plus --max-lag 10 frames).
+    spec = PairSpec(bg_size=(192, 108), bg_fps=24, bg_frames=5 * 24, start=3 * 24,
+                    fg_frames=36, crop=(40, 20, 120, 68), scale=1.0, cut_at=None)  # fmt: skip
+    fg, bg, _ = write_pair(tmp_path, spec)
+    comp = tmp_path / "c.mp4"
+    res = run("align", str(fg), str(bg), "--composite", str(comp), "--max-pending-s", "1",
+              "--max-lag", "10", "--no-progress")  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "node 'align' failed at t=1.4" in res.stderr, res.stderr
+    assert "max_pending_s=1 s plus max_lag=10" in res.stderr
+    assert not comp.exists()  # nothing was paired: no file
 
 
 def test_composite_overlays_fg_on_bg_in_fg_timing(tmp_path: Path) -> None:

@@ -425,3 +425,14 @@ def test_3_damage_is_one_warning_line_with_on_error_skip(tmp_path: Path) -> None
     assert "t=" in err[0]
     levels = (tmp_path / "m.jsonl").read_text().splitlines()
     assert len(levels) == 100  # 10 s in 100 ms windows: nothing shifted, nothing added
+
+
+def test_4_align_refuses_a_pipe_it_would_read_twice(media: Path, tmp_path: Path) -> None:
+    """Alignment probes, aligns and composites from each input: a pipe would be read
+    once and then found empty (before: a second open waited or read leftovers)."""
+    fifo = tmp_path / "fg.fifo"
+    os.mkfifo(fifo)
+    for fg in ("-", str(fifo)):
+        run = _cli("align", fg, str(media / "clip.mp4"), input=b"")
+        assert run.returncode == 2
+        assert b"is a pipe; alignment reads each input more than once" in run.stderr

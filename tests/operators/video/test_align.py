@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -11,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from operators.video import AlignPair, AlignRegistration, VideoAlign
-from stream import Event, IncompatibleInputError, ParameterError, VideoFrame, VideoSpec
+from stream import (
+    Event,
+    IncompatibleInputError,
+    MediaStreamError,
+    ParameterError,
+    VideoFrame,
+    VideoSpec,
+)
 
 from .pairs import PairSpec, generate, interleave, video_frames
 
@@ -144,3 +152,32 @@ def test_black_intro_and_a_fade_to_black_in_the_fg() -> None:
     err = np.abs(np.array([p.bg_index for p in _pairs(events)]) - gt)
     assert err.mean() <= 0.5 and err.max() <= 2
     assert not err[8:40].any() and not err[52:].any()
+
+
+def test_fg_held_before_the_bg_reaches_it_is_bounded() -> None:
+    # _SPEC: the fg (30 fps) starts 40 bg frames (1.67 s) into the bg (24 fps); in time
+    # order about 50 fg frames wait for the bg. Bound: 1 s of fg (30 frames) + max_lag 5.
+    fg_img, bg_img, gt = _DATA
+    fg, bg = video_frames(fg_img, _SPEC.fg_fps), video_frames(bg_img, _SPEC.bg_fps)
+    with pytest.raises(MediaStreamError) as info:
+        _align(fg, bg, max_lag=5, max_pending_s=1.0)
+    msg = str(info.value)
+    # The 36th fg frame (index 35, 1.167 s) passes 35 frames; the bg had reached 1.125 s.
+    assert "36 fg frames (1.2 s) wait unpaired at fg time 1.167 s" in msg, msg
+    assert "the bg at 1.125 s" in msg and "max_pending_s=1 s plus max_lag=5" in msg
+    assert "not found in the bg so far" in msg
+    # Within the bound nothing changes: same pairs as without a bound.
+    _, events = _align(fg, bg, max_lag=5, max_pending_s=2.0)
+    _, unbounded = _align(fg, bg, max_lag=5, max_pending_s=math.inf)
+    assert events == unbounded and len(_pairs(events)) == len(gt)
+    # fg alone (the bg never comes): it stops at the bound, whatever the order.
+    op = VideoAlign(max_lag=5, max_pending_s=0.5)
+    op.configure({p: VideoSpec(96, 54, "gray", Fraction(r)) for p, r in (("fg", 30), ("bg", 24))})
+    for k in range(20):
+        op.process_port("fg", fg[k])
+    with pytest.raises(MediaStreamError, match="no bg frame yet"):
+        op.process_port("fg", fg[20])
+    with pytest.raises(ParameterError, match="max_pending_s"):
+        VideoAlign(max_pending_s=0)
+    with pytest.raises(ParameterError, match="max_pending_s"):
+        VideoAlign(max_pending_s=math.nan)
