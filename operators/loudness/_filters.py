@@ -62,7 +62,8 @@ def true_peak_phases() -> npt.NDArray[np.float32]:
     ``h[n] = sinc((n - 24) / 4) * kaiser(49, 5)[n]``; phase ``p`` of output sample ``m``
     is ``sum_k h[4k + p] * x[m - k]``, each phase scaled to unit DC gain. Phase 0
     (``h[24] = 1``, zeros elsewhere) is the input itself, so the true peak is never
-    below the sample peak.
+    below the sample peak. ``h`` is symmetric about its centre, so phase 2 is symmetric
+    and phase 3 is phase 1 reversed, exactly (the kernel folds the taps on it).
     """
     n = np.arange(_TP_FACTOR * TP_TAPS + 1)
     centre = _TP_FACTOR * TP_TAPS // 2

@@ -8,10 +8,12 @@ carried in the state between calls, so any chunking gives the same bits.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 from ._filters import TP_HISTORY
 
@@ -28,8 +30,12 @@ __all__ = [
     "I_SUBLEN",
     "I_TP",
     "RING",
+    "SCRATCH",
     "gated",
     "measure",
+    "peak_slice",
+    "powers_slice",
+    "ring_energy_index",
     "state_size",
     "true_peak_tail",
 ]
@@ -43,13 +49,80 @@ _ABS_GATE = -70.0
 
 # ist slots
 I_SUBLEN, I_FILLED, I_CLOSED, I_RING, I_TP, I_N_INT, I_N_ST, I_SLOTS = range(8)
-# fst layout, per channel c of C: biquad states 4C, accumulators C, true peaks C, true
-# peak history TP_HISTORY * C; then the ring (RING), then the two gated energy sums.
+# fst layout, per channel c of C: filter states 6C (the last two inputs, shelf outputs and
+# high-pass outputs), accumulators C, true peaks C, true peak history TP_HISTORY * C; then
+# the ring (RING), then the two gated energy sums, the largest momentary and short-term
+# powers, the last momentary and short-term powers (-1 before a full window).
+_FILTER = 6  # filter state values per channel
+_ACC = _FILTER  # the accumulators start at _ACC * C, the true peaks at _PEAK * C...
+_PEAK = _FILTER + 1
+_HIST = _FILTER + 2
+_BLOCK = 1024  # frames K-weighted at a time (the shelf numerator's scratch)
+_TP_BLOCK = 2048  # frames through the true-peak interpolator at a time
+SCRATCH = 2 * _BLOCK + (TP_HISTORY + _TP_BLOCK) // 2  # float64 scratch of measure
 
 
 def state_size(channels: int) -> int:
     """Length of the float state of a meter of ``channels`` channels."""
-    return channels * (6 + TP_HISTORY) + RING + 2
+    return channels * (_HIST + TP_HISTORY) + RING + 6
+
+
+def peak_slice(channels: int) -> slice:
+    """Where the state holds the channels' true peaks (linear)."""
+    return slice(_PEAK * channels, (_PEAK + 1) * channels)
+
+
+def ring_energy_index(channels: int, k: int) -> int:
+    """Where the state holds the energy sum of the blocks above the absolute gate: ``k``
+    = 0 for the 400 ms blocks, 1 for the short-term ones."""
+    return channels * (_HIST + TP_HISTORY) + RING + k
+
+
+def powers_slice(channels: int) -> slice:
+    """Where the state holds the largest momentary and short-term powers so far, then the
+    last ones (-1 before a full window; 0 before any sub-block closed)."""
+    start = channels * (_HIST + TP_HISTORY) + RING + 2
+    return slice(start, start + 4)
+
+
+@intrinsic
+def _fma64_intrinsic(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+    """``a * b + c`` rounded once (LLVM's ``llvm.fma.f64``: the same bits on every
+    path, scalar or vector; a hardware FMA where the CPU has one)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@intrinsic
+def _fma32_intrinsic(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+    """``a * b + c`` in float32, rounded once (``llvm.fma.f32``)."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@intrinsic
+def _float32_from_bits_intrinsic(typingctx, bits):  # type: ignore[no-untyped-def]
+    """The float32 whose bit pattern is the int32 ``bits``."""
+    sig = types.float32(types.int32)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return sig, codegen
+
+
+# As the kernels call them (an intrinsic's Python signature has the typing context first).
+_fma: Callable[[float, float, float], float] = _fma64_intrinsic  # type: ignore[assignment]
+_fma32: Callable[[np.float32, np.float32, np.float32], np.float32] = _fma32_intrinsic  # type: ignore[assignment]
+_float32_from_bits: Callable[[np.int32], np.float32] = _float32_from_bits_intrinsic  # type: ignore[assignment]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -73,11 +146,11 @@ def _close(
     row: int,
 ) -> None:
     """Close the sub-block: its power into the ring, the momentary (400 ms) and
-    short-term (3 s) powers into ``out[row]`` (-1 before a full window) and, above
-    the absolute gate, into the histograms."""
+    short-term (3 s) powers into ``out[row]`` (-1 before a full window) and into the
+    state's largest and last powers, and, above the absolute gate, into the histograms."""
     channels = weights.shape[0]
-    acc0 = 4 * channels
-    ring0 = channels * (6 + TP_HISTORY)
+    acc0 = _ACC * channels
+    ring0 = channels * (_HIST + TP_HISTORY)
     sublen = np.float64(ist[I_SUBLEN])
     p = 0.0
     for c in range(channels):
@@ -121,127 +194,194 @@ def _close(
                 fst[ring0 + RING + 1] += short
     out[row, 0] = momentary
     out[row, 1] = short
+    tail = ring0 + RING + 2
+    if momentary > fst[tail]:
+        fst[tail] = momentary
+    if short > fst[tail + 1]:
+        fst[tail + 1] = short
+    fst[tail + 2] = momentary
+    fst[tail + 3] = short
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _true_peak(
     x: npt.NDArray[np.float32],
+    lo: int,
+    hi: int,
     fst: npt.NDArray[np.float64],
     phases: npt.NDArray[np.float32],
     buf: npt.NDArray[np.float32],
 ) -> None:
-    """Running maximum of ``|x|`` and of the three interpolated phases, per channel.
+    """Running maximum of ``|x|`` and of the three interpolated phases, per channel, over
+    frames ``lo..hi-1`` of ``x`` (C-contiguous ``(channels, frames)``).
 
-    ``buf``: scratch of at least ``TP_HISTORY + frames`` values. The 12-tap dot
-    products are written out (the taps stay in registers; LLVM vectorises over ``i``).
+    ``buf``: scratch of at least ``TP_HISTORY + hi - lo`` values. The phases' symmetry
+    (see :func:`~._filters.true_peak_phases`: phase 2 is symmetric, phase 3 is phase 1
+    reversed) folds the taps: with ``P_k = x[a_k] + x[b_k]`` and ``Q_k = x[a_k] - x[b_k]``
+    over the 6 pairs of mirrored inputs, phase 2 is ``sum m_k P_k``, and phases 1 and 3
+    are ``(S + D) / 2`` and ``(S - D) / 2`` with ``S = sum (h_k + h_11-k) P_k`` and
+    ``D = sum (h_k - h_11-k) Q_k``, so that ``max(|v1|, |v3|) = (|S| + |D|) / 2``: 18
+    fused multiply-adds and 12 sums a sample instead of 36 products and 33 sums. The
+    same operations in the same order for every sample (LLVM vectorises over ``i``; the
+    explicit FMAs are the same in its vector and scalar loops). A channel's block whose
+    inputs are too small to raise its peak so far is not interpolated at all.
     """
-    channels, frames = x.shape
-    peak0 = 5 * channels
-    hist0 = 6 * channels
-    p0_0 = phases[0, 0]
-    p0_1 = phases[0, 1]
-    p0_2 = phases[0, 2]
-    p0_3 = phases[0, 3]
-    p0_4 = phases[0, 4]
-    p0_5 = phases[0, 5]
-    p0_6 = phases[0, 6]
-    p0_7 = phases[0, 7]
-    p0_8 = phases[0, 8]
-    p0_9 = phases[0, 9]
-    p0_10 = phases[0, 10]
-    p0_11 = phases[0, 11]
-    p1_0 = phases[1, 0]
-    p1_1 = phases[1, 1]
-    p1_2 = phases[1, 2]
-    p1_3 = phases[1, 3]
-    p1_4 = phases[1, 4]
-    p1_5 = phases[1, 5]
-    p1_6 = phases[1, 6]
-    p1_7 = phases[1, 7]
-    p1_8 = phases[1, 8]
-    p1_9 = phases[1, 9]
-    p1_10 = phases[1, 10]
-    p1_11 = phases[1, 11]
-    p2_0 = phases[2, 0]
-    p2_1 = phases[2, 1]
-    p2_2 = phases[2, 2]
-    p2_3 = phases[2, 3]
-    p2_4 = phases[2, 4]
-    p2_5 = phases[2, 5]
-    p2_6 = phases[2, 6]
-    p2_7 = phases[2, 7]
-    p2_8 = phases[2, 8]
-    p2_9 = phases[2, 9]
-    p2_10 = phases[2, 10]
-    p2_11 = phases[2, 11]
+    channels = x.shape[0]
+    frames = hi - lo
+    peak0 = _PEAK * channels
+    hist0 = _HIST * channels
+    h0 = phases[0]
+    s0, d0 = h0[0] + h0[11], h0[0] - h0[11]
+    s1, d1 = h0[1] + h0[10], h0[1] - h0[10]
+    s2, d2 = h0[2] + h0[9], h0[2] - h0[9]
+    s3, d3 = h0[3] + h0[8], h0[3] - h0[8]
+    s4, d4 = h0[4] + h0[7], h0[4] - h0[7]
+    s5, d5 = h0[5] + h0[6], h0[5] - h0[6]
+    h1 = phases[1]
+    m0, m1, m2, m3, m4, m5 = h1[0], h1[1], h1[2], h1[3], h1[4], h1[5]
+    half = np.float32(0.5)
+    # No interpolated value exceeds max|x| over its taps times the phase's sum of |taps|
+    # (1.9 here), give or take the float32 rounding (about 1e-6 relative; the margin
+    # is 1e-3).
+    gain = 0.0
+    for p in range(phases.shape[0]):
+        g = 0.0
+        for k in range(phases.shape[1]):
+            g += abs(np.float64(phases[p, k]))
+        gain = max(gain, g)
+    gain *= 1.001
+    magnitudes = buf[: TP_HISTORY + frames].view(np.int32)
     for c in range(channels):
         h = fst[hist0 + c * TP_HISTORY : hist0 + (c + 1) * TP_HISTORY]
         for k in range(TP_HISTORY):
             buf[k] = h[k]
-        row = x[c]
+        row = x[c, lo:hi]  # (contiguous: the copy vectorises)
         for i in range(frames):
             buf[TP_HISTORY + i] = row[i]
         peak = fst[peak0 + c]
+        # Where that bound is below the peak so far, nothing here can raise it: skip the
+        # interpolation (the peak stays the maximum of every interpolated value, the
+        # same whatever the chunking).
+        top_bits = np.int32(0)
+        for i in range(TP_HISTORY + frames):
+            b = magnitudes[i] & 0x7FFFFFFF
+            top_bits = b if b > top_bits else top_bits
+        if np.float64(_float32_from_bits(top_bits)) * gain <= peak:
+            for k in range(TP_HISTORY):
+                h[k] = buf[frames + k]
+            continue
         for i in range(frames):
-            v1 = abs(
-                p0_0 * buf[i + 12]
-                + p0_1 * buf[i + 11]
-                + p0_2 * buf[i + 10]
-                + p0_3 * buf[i + 9]
-                + p0_4 * buf[i + 8]
-                + p0_5 * buf[i + 7]
-                + p0_6 * buf[i + 6]
-                + p0_7 * buf[i + 5]
-                + p0_8 * buf[i + 4]
-                + p0_9 * buf[i + 3]
-                + p0_10 * buf[i + 2]
-                + p0_11 * buf[i + 1]
-            )
-            v2 = abs(
-                p1_0 * buf[i + 12]
-                + p1_1 * buf[i + 11]
-                + p1_2 * buf[i + 10]
-                + p1_3 * buf[i + 9]
-                + p1_4 * buf[i + 8]
-                + p1_5 * buf[i + 7]
-                + p1_6 * buf[i + 6]
-                + p1_7 * buf[i + 5]
-                + p1_8 * buf[i + 4]
-                + p1_9 * buf[i + 3]
-                + p1_10 * buf[i + 2]
-                + p1_11 * buf[i + 1]
-            )
-            v3 = abs(
-                p2_0 * buf[i + 12]
-                + p2_1 * buf[i + 11]
-                + p2_2 * buf[i + 10]
-                + p2_3 * buf[i + 9]
-                + p2_4 * buf[i + 8]
-                + p2_5 * buf[i + 7]
-                + p2_6 * buf[i + 6]
-                + p2_7 * buf[i + 5]
-                + p2_8 * buf[i + 4]
-                + p2_9 * buf[i + 3]
-                + p2_10 * buf[i + 2]
-                + p2_11 * buf[i + 1]
-            )
-            v = v1 if v1 > v2 else v2
-            v = v if v > v3 else v3
-            v0 = abs(buf[i + TP_HISTORY])  # phase 0: the input sample
+            a0, b0 = buf[i + 12], buf[i + 1]  # the newest input (phase 0) and the oldest
+            a1, b1 = buf[i + 11], buf[i + 2]
+            a2, b2 = buf[i + 10], buf[i + 3]
+            a3, b3 = buf[i + 9], buf[i + 4]
+            a4, b4 = buf[i + 8], buf[i + 5]
+            a5, b5 = buf[i + 7], buf[i + 6]
+            p0, q0 = a0 + b0, a0 - b0
+            p1, q1 = a1 + b1, a1 - b1
+            p2, q2 = a2 + b2, a2 - b2
+            p3, q3 = a3 + b3, a3 - b3
+            p4, q4 = a4 + b4, a4 - b4
+            p5, q5 = a5 + b5, a5 - b5
+            s = _fma32(s2, p2, _fma32(s1, p1, s0 * p0))
+            s = _fma32(s5, p5, _fma32(s4, p4, _fma32(s3, p3, s)))
+            d = _fma32(d2, q2, _fma32(d1, q1, d0 * q0))
+            d = _fma32(d5, q5, _fma32(d4, q4, _fma32(d3, q3, d)))
+            m = _fma32(m2, p2, _fma32(m1, p1, m0 * p0))
+            m = _fma32(m5, p5, _fma32(m4, p4, _fma32(m3, p3, m)))
+            v = (abs(s) + abs(d)) * half
+            v2 = abs(m)
+            v = v if v > v2 else v2
+            v0 = abs(a0)
             v = v if v > v0 else v0
             buf[i] = v  # (read already: buf[i + 12 - k], k <= 11, is past i)
         # The maximum on the bit patterns (non-negative floats order as their bits; an
         # integer maximum vectorises, a float one does not without fast-math). Exact.
         bits = buf[:frames].view(np.int32)
-        m = np.int32(0)
+        mb = np.int32(0)
         for i in range(frames):
             b = bits[i]
-            m = b if b > m else m
-        bits[0] = m
-        v = np.float64(buf[0])
-        fst[peak0 + c] = v if v > peak else peak
+            mb = b if b > mb else mb
+        bits[0] = mb
+        top = np.float64(buf[0])
+        fst[peak0 + c] = top if top > peak else peak
         for k in range(TP_HISTORY):
             h[k] = buf[frames + k]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shelf_numerator(
+    row: npt.NDArray[np.float32],
+    coef: npt.NDArray[np.float64],
+    state: npt.NDArray[np.float64],
+    u: npt.NDArray[np.float64],
+) -> None:
+    """``u[i] = b0 x[i] + b1 x[i-1] + b2 x[i-2]`` (FMAs, the same for every sample
+    whatever the chunking; vectorised over ``i``); ``state[0:2]``: the last two inputs."""
+    b0, b1, b2 = coef[0], coef[1], coef[2]
+    n = row.shape[0]
+    x1, x2 = state[0], state[1]
+    v = np.float64(row[0])
+    u[0] = _fma(b2, x2, _fma(b1, x1, b0 * v))
+    if n == 1:
+        state[0], state[1] = v, x1
+        return
+    w = np.float64(row[1])
+    u[1] = _fma(b2, x1, _fma(b1, v, b0 * w))
+    for i in range(n - 2):  # (0-based: no negative-index wraparound, so it vectorises)
+        u[i + 2] = _fma(
+            b2, np.float64(row[i]), _fma(b1, np.float64(row[i + 1]), b0 * np.float64(row[i + 2]))
+        )
+    state[0], state[1] = np.float64(row[n - 1]), np.float64(row[n - 2])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _k_weighted_squares(
+    row: npt.NDArray[np.float32],
+    rod: npt.NDArray[np.float32],
+    coef: npt.NDArray[np.float64],
+    sa: npt.NDArray[np.float64],
+    sb: npt.NDArray[np.float64],
+    acc: npt.NDArray[np.float64],
+    c: int,
+    d: int,
+    ua: npt.NDArray[np.float64],
+    ub: npt.NDArray[np.float64],
+) -> None:
+    """K-weight ``row`` and ``rod`` (channels ``c`` and ``d``, at most ``_BLOCK`` frames;
+    ``d == c``: one channel) and add their squares to ``acc[c]`` and ``acc[d]``.
+
+    Direct form I: the shelf's numerator first (:func:`_shelf_numerator`, vectorised),
+    then the recursion ``y = u - a2 y2 - a1 y1``, the high-pass
+    ``z = (y - 2 y1 + y2) - d2 z2 - d1 z1`` (its numerator exactly ``[1, -2, 1]``), and
+    ``acc += z * z``; each an FMA chain ending with the latest output's term, so that
+    the recursions' latency is one FMA a sample. ``sa``, ``sb``: ``x1 x2 y1 y2 z1 z2``.
+    """
+    na1, na2, nd1, nd2 = -coef[3], -coef[4], -coef[8], -coef[9]
+    n = row.shape[0]
+    _shelf_numerator(row, coef, sa, ua)
+    if d != c:
+        _shelf_numerator(rod, coef, sb, ub)
+    else:
+        ub[:n] = ua[:n]
+    ya1, ya2, za1, za2 = sa[2], sa[3], sa[4], sa[5]
+    yb1, yb2, zb1, zb2 = sb[2], sb[3], sb[4], sb[5]
+    acca = acc[c]
+    accb = acc[d]
+    for i in range(n):
+        ya = _fma(na1, ya1, _fma(na2, ya2, ua[i]))
+        yb = _fma(na1, yb1, _fma(na2, yb2, ub[i]))
+        za = _fma(nd1, za1, _fma(nd2, za2, ((ya - ya1) - ya1) + ya2))
+        zb = _fma(nd1, zb1, _fma(nd2, zb2, ((yb - yb1) - yb1) + yb2))
+        acca = _fma(za, za, acca)
+        accb = _fma(zb, zb, accb)
+        ya2, ya1, za2, za1 = ya1, ya, za1, za
+        yb2, yb1, zb2, zb1 = yb1, yb, zb1, zb
+    sa[2], sa[3], sa[4], sa[5] = ya1, ya2, za1, za2
+    acc[c] = acca
+    if d != c:
+        sb[2], sb[3], sb[4], sb[5] = yb1, yb2, zb1, zb2
+        acc[d] = accb
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -256,15 +396,17 @@ def measure(
     ist: npt.NDArray[np.int64],
     hist: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
+    scratch: npt.NDArray[np.float64],
 ) -> int:
     """Meter frames ``lo..hi-1`` of ``x`` (C-contiguous ``(channels, frames)`` float32).
 
-    K-weighting (two biquads, transposed direct form II, float64) and the sum of squares
+    K-weighting (two biquads, direct form I, float64, FMAs) and the sum of squares
     of each channel over 100 ms sub-blocks (``ist[I_SUBLEN]`` frames, tiled from the
     stream's first frame); each closed sub-block goes through :func:`_close`, which
     writes one row of ``out`` (at least ``(filled + frames) // sublen`` rows). With
     ``ist[I_TP]``, the true peak too. Returns the number of sub-blocks closed, or
     ``-1 - f`` when frame ``f`` holds a non-finite sample (then nothing is processed).
+    ``scratch``: work space, ``SCRATCH`` float64 values (its content is not kept).
     """
     channels = x.shape[0]
     frames = hi
@@ -279,10 +421,10 @@ def measure(
             for c in range(channels):
                 if not math.isfinite(x[c, i]):
                     return -1 - i
-    b0, b1, b2, a1, a2 = coef[0], coef[1], coef[2], coef[3], coef[4]
-    c0, c1, c2, d1, d2 = coef[5], coef[6], coef[7], coef[8], coef[9]
-    acc0 = 4 * channels
+    acc0 = _ACC * channels
     sublen = ist[I_SUBLEN]
+    ua = scratch[:_BLOCK]
+    ub = scratch[_BLOCK : 2 * _BLOCK]
     closed = 0
     i0 = lo
     while i0 < frames:
@@ -293,34 +435,12 @@ def measure(
         c = 0
         while c < channels:
             d = c + 1 if c + 1 < channels else c
-            s1, s2, t1, t2 = fst[4 * c], fst[4 * c + 1], fst[4 * c + 2], fst[4 * c + 3]
-            u1, u2, w1, w2 = fst[4 * d], fst[4 * d + 1], fst[4 * d + 2], fst[4 * d + 3]
-            acc = fst[acc0 + c]
-            acd = fst[acc0 + d]
-            row = x[c, i0:i1]  # (0-based loops: no negative-index wraparound checks)
-            rod = x[d, i0:i1]
-            for i in range(i1 - i0):
-                v = np.float64(row[i])
-                y = b0 * v + s1
-                s1 = b1 * v - a1 * y + s2
-                s2 = b2 * v - a2 * y
-                z = c0 * y + t1
-                t1 = c1 * y - d1 * z + t2
-                t2 = c2 * y - d2 * z
-                acc += z * z
-                v = np.float64(rod[i])
-                y = b0 * v + u1
-                u1 = b1 * v - a1 * y + u2
-                u2 = b2 * v - a2 * y
-                z = c0 * y + w1
-                w1 = c1 * y - d1 * z + w2
-                w2 = c2 * y - d2 * z
-                acd += z * z
-            fst[4 * c], fst[4 * c + 1], fst[4 * c + 2], fst[4 * c + 3] = s1, s2, t1, t2
-            fst[acc0 + c] = acc
-            if d != c:
-                fst[4 * d], fst[4 * d + 1], fst[4 * d + 2], fst[4 * d + 3] = u1, u2, w1, w2
-                fst[acc0 + d] = acd
+            sa = fst[_FILTER * c : _FILTER * (c + 1)]
+            sb = fst[_FILTER * d : _FILTER * (d + 1)]
+            acc = fst[acc0 : acc0 + channels]
+            for j in range(i0, i1, _BLOCK):
+                k = min(i1, j + _BLOCK)
+                _k_weighted_squares(x[c, j:k], x[d, j:k], coef, sa, sb, acc, c, d, ua, ub)
             c += 2
         filled += i1 - i0
         if filled == sublen:
@@ -330,10 +450,9 @@ def measure(
         ist[I_FILLED] = filled
         i0 = i1
     if ist[I_TP] != 0 and hi > lo:
-        block = 2048
-        buf = np.empty(TP_HISTORY + block, np.float32)
-        for j in range(lo, hi, block):
-            _true_peak(x[:, j : min(hi, j + block)], fst, phases, buf)
+        buf = scratch[2 * _BLOCK :].view(np.float32)
+        for j in range(lo, hi, _TP_BLOCK):
+            _true_peak(x, j, min(hi, j + _TP_BLOCK), fst, phases, buf)
     return closed
 
 
@@ -345,7 +464,7 @@ def true_peak_tail(
     after them (``TP_HISTORY`` zeros through the interpolator)."""
     z = np.zeros((channels, TP_HISTORY), np.float32)
     buf = np.empty(2 * TP_HISTORY, np.float32)
-    _true_peak(z, fst, phases, buf)
+    _true_peak(z, 0, TP_HISTORY, fst, phases, buf)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -22,7 +22,7 @@ from stream import (
     StreamSpec,
 )
 
-from ._filters import MIN_RATE, TP_HISTORY, k_weighting, true_peak_phases
+from ._filters import MIN_RATE, k_weighting, true_peak_phases
 from ._kernel import (
     BINS,
     I_CLOSED,
@@ -32,9 +32,12 @@ from ._kernel import (
     I_SLOTS,
     I_SUBLEN,
     I_TP,
-    RING,
+    SCRATCH,
     gated,
     measure,
+    peak_slice,
+    powers_slice,
+    ring_energy_index,
     state_size,
     true_peak_tail,
 )
@@ -131,8 +134,7 @@ class LoudnessMeter(Operator):
         interval_ms: one ``"loudness"`` event every ``interval_ms`` (rounded to whole
             100 ms steps, >= 100; default 1000), or None: only the final event at end
             of stream.
-        true_peak: measure the 4x-oversampled true peak (default True; about a third
-            of the cost).
+        true_peak: measure the 4x-oversampled true peak (default True).
         channel_weights: BS.1770 weight of each channel (default
             :func:`channel_weights`).
 
@@ -184,6 +186,7 @@ class LoudnessMeter(Operator):
         self._coef = k_weighting(48_000)
         self._weights = np.ones(1, np.float64)
         self._phases = true_peak_phases()
+        self._scratch = np.empty(SCRATCH, np.float64)
         self.reset()
 
     def configure(self, inputs: Mapping[str, StreamSpec]) -> tuple[StreamSpec, ...]:
@@ -221,9 +224,6 @@ class LoudnessMeter(Operator):
         self._first: int | None = None
         self._next_in = 0
         self._last_event = 0  # frame where the next event's stretch starts
-        self._max_m = 0.0
-        self._max_s = 0.0
-        self._last = (-1.0, -1.0)
         self._flushed = False
 
     @property
@@ -233,12 +233,16 @@ class LoudnessMeter(Operator):
         return Fraction(max(1, self._every) * self._sublen, self._rate)
 
     # -- reading the state ------------------------------------------------------------
+    def _powers(self) -> tuple[float, float, float, float]:
+        """Largest momentary and short-term powers so far, then the last ones."""
+        max_m, max_s, m, s = self._fst[powers_slice(self._channels)].tolist()
+        return max_m, max_s, m, s
+
     def _peaks(self) -> npt.NDArray[np.float64]:
-        c = self._channels
-        return self._fst[5 * c : 6 * c]
+        return self._fst[peak_slice(self._channels)]
 
     def _ring_energy(self, k: int) -> float:
-        return float(self._fst[self._channels * (6 + TP_HISTORY) + RING + k])
+        return float(self._fst[ring_energy_index(self._channels, k)])
 
     def _integrated(self) -> tuple[float, float]:
         gate, value, _, _ = gated(
@@ -267,6 +271,7 @@ class LoudnessMeter(Operator):
         lra_gate, lra, low, high = self._range()
         peaks = self._peaks()
         tp = self.true_peak
+        max_m, max_s, _, _ = self._powers()
         return LoudnessSummary(
             integrated_lufs=_finite(integrated),
             integrated_threshold_lufs=_finite(gate),
@@ -276,8 +281,8 @@ class LoudnessMeter(Operator):
             lra_threshold_lufs=_finite(lra_gate),
             true_peak_dbtp=_dbtp(float(peaks.max())) if tp else None,
             true_peak_dbtp_per_channel=tuple(_dbtp(float(p)) if tp else None for p in peaks),
-            max_momentary_lufs=_lufs(self._max_m),
-            max_short_term_lufs=_lufs(self._max_s),
+            max_momentary_lufs=_lufs(max_m),
+            max_short_term_lufs=_lufs(max_s),
             seconds=(self._next_in - (self._first or 0)) / self._rate if self._rate else 0.0,
         )
 
@@ -285,29 +290,33 @@ class LoudnessMeter(Operator):
     def process(self, item: Item) -> list[Item]:
         if type(item) is not AudioChunk:
             raise TypeError(f"LoudnessMeter takes audio chunks, got {type(item).__name__}")
-        if not self._rate:
-            raise RuntimeError("LoudnessMeter is not configured: call configure() first")
-        if item.channels != self._channels or item.sample_rate != self._rate:
+        x = item.data
+        channels, frames = x.shape
+        start = item.start
+        if channels != self._channels or item.sample_rate != self._rate:
+            if not self._rate:
+                raise RuntimeError("LoudnessMeter is not configured: call configure() first")
             raise ValueError(
-                f"chunk is {item.sample_rate} Hz {item.channels} ch, LoudnessMeter is "
+                f"chunk is {item.sample_rate} Hz {channels} ch, LoudnessMeter is "
                 f"configured for {self._rate} Hz {self._channels} ch"
             )
-        if self._first is None:
-            self._first = self._last_event = item.start
-        elif item.start != self._next_in:
-            raise ValueError(
-                f"LoudnessMeter input chunk starts at frame {item.start}, expected "
-                f"{self._next_in} (chunks must follow each other without gap or overlap)"
-            )
-        x = item.data
-        frames = x.shape[1]
-        self._next_in = item.start + frames
+        if start != self._next_in or self._first is None:
+            if self._first is None:
+                self._first = self._last_event = start
+            else:
+                raise ValueError(
+                    f"LoudnessMeter input chunk starts at frame {start}, expected "
+                    f"{self._next_in} (chunks must follow each other without gap or overlap)"
+                )
+        self._next_in = start + frames
         if not frames:
             return []
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        need = frames // self._sublen + 2
-        if self._out.shape[0] < need:
+        ist = self._ist
+        every = self._every
+        if frames >= self._sublen * (self._out.shape[0] - 2):
+            need = frames // self._sublen + 2
             self._out = np.empty((max(need, 2 * self._out.shape[0]), 2), np.float64)
         events: list[Item] = []
         pos = 0
@@ -315,30 +324,26 @@ class LoudnessMeter(Operator):
             # Up to the next event's sub-block at most, so that the event reads the
             # state of that moment whatever the chunking.
             hi = frames
-            if self._every:
-                left = self._every - int(self._ist[I_CLOSED]) % self._every
-                hi = min(frames, pos + left * self._sublen - int(self._ist[I_FILLED]))
+            if every:
+                left = every - int(ist[I_CLOSED]) % every
+                hi = min(frames, pos + left * self._sublen - int(ist[I_FILLED]))
             closed = measure(
-                x, pos, hi, self._coef, self._weights, self._phases, self._fst, self._ist,
-                self._hist, self._out,
+                x, pos, hi, self._coef, self._weights, self._phases, self._fst, ist, self._hist,
+                self._out, self._scratch,
             )  # fmt: skip
             if closed < 0:
                 raise ValueError(
-                    f"non-finite sample (NaN or inf) at frame {item.start - 1 - closed} of "
+                    f"non-finite sample (NaN or inf) at frame {start - 1 - closed} of "
                     "the input of LoudnessMeter; sanitise the input before metering"
                 )
             pos = hi
-            if not closed:
+            if not (closed and every):
                 continue
-            rows = self._out[:closed]
-            self._max_m = max(self._max_m, float(rows[:, 0].max()))
-            self._max_s = max(self._max_s, float(rows[:, 1].max()))
-            m, s = float(rows[-1, 0]), float(rows[-1, 1])
-            self._last = (m, s)
-            total = int(self._ist[I_CLOSED])
-            if self._every and total % self._every == 0 and not self._ist[I_FILLED]:
+            total = int(ist[I_CLOSED])
+            if total % every == 0 and not ist[I_FILLED]:
                 assert self._first is not None
                 end = self._first + total * self._sublen
+                _, _, m, s = self._powers()
                 reading = self._reading(m, s, False)
                 tb = Fraction(1, self._rate)
                 events.append(Event("loudness", self._last_event, end, tb, reading))
@@ -352,6 +357,7 @@ class LoudnessMeter(Operator):
         self._flushed = True
         if self.true_peak:
             true_peak_tail(self._channels, self._phases, self._fst)
-        reading = self._reading(self._last[0], self._last[1], True)
+        _, _, m, s = self._powers()
+        reading = self._reading(m, s, True)
         tb = Fraction(1, self._rate)
         return [Event("loudness", self._last_event, self._next_in, tb, reading)]

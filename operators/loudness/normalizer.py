@@ -22,7 +22,7 @@ from stream import (
 )
 
 from ._filters import MIN_RATE, k_weighting, true_peak_phases
-from ._kernel import BINS, I_CLOSED, I_FILLED, I_SLOTS, I_SUBLEN, measure, state_size
+from ._kernel import BINS, I_CLOSED, I_FILLED, I_SLOTS, I_SUBLEN, SCRATCH, measure, state_size
 from .meter import channel_weights
 
 __all__ = ["LoudnessNormalizer"]
@@ -124,6 +124,7 @@ class LoudnessNormalizer(Operator):
         self._coef = k_weighting(48_000)
         self._weights = np.ones(1, np.float64)
         self._phases = true_peak_phases()
+        self._scratch = np.empty(SCRATCH, np.float64)
         self.reset()
 
     def configure(self, inputs: Mapping[str, StreamSpec]) -> tuple[StreamSpec, ...]:
@@ -213,7 +214,7 @@ class LoudnessNormalizer(Operator):
             hi = min(frames, pos + self._sublen - int(self._ist[I_FILLED]))
             closed = measure(
                 x, pos, hi, self._coef, self._weights, self._phases, self._fst, self._ist,
-                self._hist, self._out,
+                self._hist, self._out, self._scratch,
             )  # fmt: skip
             if closed < 0:
                 raise ValueError(

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.loudness import LoudnessMeter, LoudnessReading, LoudnessSummary
-from operators.loudness._filters import k_weighting
+from operators.loudness._filters import TP_TAPS, k_weighting, true_peak_phases
 from stream import AudioChunk, AudioSpec, Event, Item, ParameterError
 from tests.chunking import chunk_audio, cut_points
 
@@ -232,6 +232,38 @@ def test_true_peak_of_a_quarter_rate_sine(phase_deg: float) -> None:
     tp = m.summary().true_peak_dbtp
     assert tp is not None and -6.0206 - 0.4 <= tp <= -6.0206 + 0.2
     assert tp >= 20 * math.log10(float(np.abs(x).max()))
+
+
+def test_true_peak_phases_are_symmetric() -> None:
+    # The kernel folds the taps on this symmetry (phase 2 symmetric, phase 3 = phase 1
+    # reversed), so it must hold exactly.
+    phases = true_peak_phases()
+    assert phases.shape == (3, TP_TAPS)
+    assert phases[1].tobytes() == phases[1, ::-1].tobytes()
+    assert phases[2].tobytes() == phases[0, ::-1].tobytes()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_true_peak_is_the_largest_interpolated_sample(seed: int) -> None:
+    # Against the direct polyphase sums in float64, over the stream and the
+    # interpolation past its end; bursts over quiet stretches, so that most blocks are
+    # below the peak so far (which the kernel may skip) and some are not.
+    rng = np.random.default_rng(seed)
+    n = 3 * RATE + 777
+    levels = np.repeat(10 ** (rng.uniform(-40, 0, size=n // 3000 + 1) / 20), 3000)[:n]
+    x = (rng.standard_normal((2, n)) * 0.3 * levels).astype(np.float32)
+    m, _ = _meter(x, [5000, 5001, 70_000], interval_ms=None)
+    phases = true_peak_phases().astype(np.float64)
+    for c in range(2):
+        padded = np.concatenate([np.zeros(TP_TAPS), x[c].astype(np.float64), np.zeros(TP_TAPS)])
+        peak = float(np.abs(x[c]).max())
+        for p in range(3):
+            # output i: sum_k phases[p, k] * padded[i + TP_TAPS - k], i = 0 .. n + TP_TAPS - 1
+            y = np.convolve(padded, phases[p])[TP_TAPS : TP_TAPS + n + TP_TAPS]
+            peak = max(peak, float(np.abs(y).max()))
+        got = m.summary().true_peak_dbtp_per_channel[c]
+        assert got is not None
+        assert got == pytest.approx(20 * math.log10(peak), abs=1e-5)
 
 
 def test_events_tile_the_stream_at_the_interval() -> None:
