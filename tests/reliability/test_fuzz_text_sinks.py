@@ -149,24 +149,27 @@ def test_csv_rows_read_back_or_the_event_is_refused(
     path = tmp_path / "fuzz.csv"
     sink = CsvSink(path)
     sink.open()
-    written: list[Event[Any]] = []
-    first: list[str] | None = None  # the payload keys the header was made from
-    for i, payload in enumerate(payloads):
-        event = _event(kind, 160 * i, payload)
-        columns = list(payload) if first is None else first
-        reason = _csv_refusal(kind, payload, columns, header=first is None)
-        try:
-            sink.write(event)
-        except EncodeError as exc:
-            assert "CsvSink" in str(exc) and str(path) in str(exc), exc
-            assert reason is not None and reason in str(exc), (reason, exc)
-            continue
-        finally:
-            if first is None and sink.header is not None:
-                first = list(payload)
-        assert reason is None, reason
-        written.append(event)
-    sink.close()
+    try:
+        written: list[Event[Any]] = []
+        first: list[str] | None = None  # the payload keys the header was made from
+        for i, payload in enumerate(payloads):
+            event = _event(kind, 160 * i, payload)
+            columns = list(payload) if first is None else first
+            reason = _csv_refusal(kind, payload, columns, header=first is None)
+            try:
+                sink.write(event)
+            except EncodeError as exc:
+                assert "CsvSink" in str(exc) and str(path) in str(exc), exc
+                assert reason is not None and reason in str(exc), (reason, exc)
+                continue
+            finally:
+                if first is None and sink.header is not None:
+                    first = list(payload)
+            assert reason is None, reason
+            written.append(event)
+    finally:
+        # Closed also when an example fails: the next example locks the same path.
+        sink.close()
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     header, data = rows[0], rows[1:]
