@@ -24,9 +24,11 @@ from harness import BENCHMARKS, RESULTS_DIR, Options, format_table, run_benchmar
 BENCHMARK_MODULES = (
     "runtime_overhead",
     "dynamics",
+    "loudness",
     "align",
     "diarize",
     "diarize_synthetic",
+    "diarize_corpora",
     "live_soak",
     "long_rss",
     "batch",

@@ -64,7 +64,26 @@ def add_parser(sub: Any) -> None:
         help="a known speaker from a reference clip (repeatable)",
     )
     p.add_argument(
-        "--max-speakers", type=_positive_int, default=20, help="most speakers (default 20)"
+        "--num-speakers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="the number of speakers, when known (sets --min-speakers and --max-speakers)",
+    )
+    p.add_argument(
+        "--min-speakers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="fewest speakers expected: voices closer than the clustering cut are told "
+        "apart until N are found (default 1)",
+    )
+    p.add_argument(
+        "--max-speakers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="most speakers (default --num-speakers, else 20)",
     )
     p.add_argument(
         "--clustering",
@@ -95,8 +114,11 @@ def _cmd_diarize(args: Any) -> int:
     import anyio
 
     from mediastream.console import ProgressDisplay
+    from operators.speaker.settings import speaker_counts
     from stream import RunStats
 
+    # Contradictory counts (--min-speakers 5 --max-speakers 3) fail before models load.
+    speaker_counts(args.num_speakers, args.min_speakers, args.max_speakers)
     settings = DiarizeSettings(
         mode=args.mode,
         model=args.model,
@@ -107,7 +129,12 @@ def _cmd_diarize(args: Any) -> int:
         threads=args.threads,
         emit_embeddings=args.embeddings,
         chunk_frames=args.chunk_frames,
-        options={"max_speakers": args.max_speakers, "clustering": args.clustering},
+        options={
+            "num_speakers": args.num_speakers,
+            "min_speakers": args.min_speakers,
+            "max_speakers": args.max_speakers,
+            "clustering": args.clustering,
+        },
     )
     graph, op = build_diarize_graph(args.input, settings, rttm=args.rttm, jsonl=args.jsonl)
     if not args.quiet:

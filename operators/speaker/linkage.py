@@ -44,7 +44,10 @@ from stream import ParameterError
 from .agglomerative import LinkageHistory, average_linkage
 from .strategy import Assignment, check_distance, check_max_speakers, check_positive, unit_rows
 
-__all__ = ["LinkageClustering"]
+__all__ = ["HINT_STEP", "LinkageClustering"]
+
+# Step by which the cut is lowered while fewer than min_speakers speakers exist.
+HINT_STEP = 0.05
 
 
 class LinkageClustering:
@@ -62,9 +65,11 @@ class LinkageClustering:
             synthetic 4-speaker conversations; 0.44 merged two voices).
         min_cluster_size: weight (number of local-speaker embeddings at the default
             weight 1) from which a cluster that matches no speaker becomes one
-            (default 6). In the diarizer a local speaker gives an embedding per 0.5 s
-            buffer step once it fills 20 % of a 5 s buffer, so a new voice that keeps
-            talking is confirmed about 3.5 s after it starts, and the scores of its
+            (default 6; ``OnlineDiarizer`` passes 8, see
+            :mod:`operators.speaker.settings`). In the diarizer a local speaker gives an
+            embedding per 0.5 s buffer step once it fills 20 % of a 5 s buffer, so a
+            new voice that keeps talking is confirmed about 3.5 s (8: 4.5 s) after it
+            starts, and the scores of its
             buffers that are not final yet move to it. Measured (bench/README.md):
             on synthetic 4-speaker conversations 6 gives 2.1 % DER, 10 gives 3.2 %
             (a voice's first turns stay with another speaker more often); on real
@@ -74,7 +79,16 @@ class LinkageClustering:
             10 (tiled to 120 s, 10 also reaches 7.2 %).
         new_speaker_distance: a cluster farther than this cosine distance from every
             speaker's centroid becomes a speaker whatever its size (default 0.62).
-        max_speakers: most speakers ever created (default 20).
+        max_speakers: most speakers ever created (default 20); once reached, a new
+            cluster takes over the label of a speaker whose cluster merged into another
+            (an early split of one voice), if there is one.
+        min_speakers: fewest speakers expected (default 1: no hint). While fewer speakers
+            have a cluster, the cut is lowered in steps of ``HINT_STEP`` (down to ``hint_cut``)
+            until ``min_speakers`` clusters reach ``min_cluster_size``: voices closer
+            than the cut are then told apart, once each has spoken long enough.
+        hint_cut: the lowest cut ``min_speakers`` may lower it to (default 0.45, above
+            the typical mean distance of one real voice's embeddings, ~0.37 for clean
+            read speech).
         capacity: most entries kept (default 400); past it the two nearest merge.
         dim: embedding size, or None to take it from the first call.
     """
@@ -87,11 +101,20 @@ class LinkageClustering:
         max_speakers: int = 20,
         capacity: int = 400,
         dim: int | None = None,
+        *,
+        min_speakers: int = 1,
+        hint_cut: float = 0.45,
     ) -> None:
         check_distance("LinkageClustering", "linkage_distance", linkage_distance)
         check_distance("LinkageClustering", "new_speaker_distance", new_speaker_distance)
         check_positive("LinkageClustering", "min_cluster_size", min_cluster_size)
         check_max_speakers("LinkageClustering", max_speakers)
+        if not isinstance(min_speakers, int) or not 1 <= min_speakers <= max_speakers:
+            raise ParameterError(
+                f"LinkageClustering.min_speakers must be an int in [1, max_speakers="
+                f"{max_speakers}], got {min_speakers!r}"
+            )
+        check_distance("LinkageClustering", "hint_cut", hint_cut)
         if not isinstance(capacity, int) or capacity < 2:
             raise ParameterError(
                 f"LinkageClustering.capacity must be an int >= 2, got {capacity!r}"
@@ -100,6 +123,8 @@ class LinkageClustering:
         self.min_cluster_size = float(min_cluster_size)
         self.new_speaker_distance = float(new_speaker_distance)
         self.max_speakers = max_speakers
+        self.min_speakers = min_speakers
+        self.hint_cut = float(hint_cut)
         self.capacity = capacity
         self.dim = dim
         self._history = LinkageHistory(capacity)
@@ -156,6 +181,19 @@ class LinkageClustering:
         cid = average_linkage(h.gram[:n, :n], w, self.linkage_distance)
         k = int(cid.max()) + 1
         size = np.bincount(cid, weights=w, minlength=k)
+        # Speaker-count hint: while fewer than min_speakers speakers have a cluster,
+        # lower the cut (down to hint_cut) until min_speakers clusters are big enough.
+        cut = self.linkage_distance
+        live = int(self._live[: self.num_speakers].sum())
+        while (
+            live < self.min_speakers
+            and int((size >= self.min_cluster_size).sum()) < self.min_speakers
+            and cut - HINT_STEP >= self.hint_cut - 1e-9
+        ):
+            cut -= HINT_STEP
+            cid = average_linkage(h.gram[:n, :n], w, cut)
+            k = int(cid.max()) + 1
+            size = np.bincount(cid, weights=w, minlength=k)
         order = np.argsort(cid, kind="stable")
         starts = np.searchsorted(cid[order], np.arange(k))
         sums = np.add.reduceat(h.sums[:n][order], starts, axis=0)
@@ -214,6 +252,12 @@ class LinkageClustering:
                 spk[c] = self.num_speakers
                 created[self.num_speakers] = True
                 self.num_speakers += 1
+            else:  # at max_speakers: a label whose cluster merged away is free again
+                used = np.zeros(self.num_speakers, bool)
+                used[spk[spk >= 0]] = True
+                free_labels = np.flatnonzero(~used & ~np.isfinite(self._join[: self.num_speakers]))
+                if free_labels.size:
+                    spk[c] = free_labels[0]
         self._live[:] = False
         has = spk >= 0
         self._live[spk[has]] = True

@@ -220,9 +220,7 @@ def link_speakers(
     dim = _check(streams)
     flat = [(s, p) for s, stream in enumerate(streams) for p in stream]
     if not flat:
-        return LinkedSpeakers(
-            [{} for _ in streams], [], np.zeros((0, 0), np.float32), np.zeros(0)
-        )
+        return LinkedSpeakers([{} for _ in streams], [], np.zeros((0, 0), np.float32), np.zeros(0))
     # Groups: every speaker alone, except that one enrolled name is one group.
     group_of = np.zeros(len(flat), np.int64)
     by_name: dict[str, int] = {}

@@ -7,7 +7,9 @@ A ``diarizer`` node may enrol known voices from reference clips::
     enrol = { ann = "ann.wav", bob = "bob.flac" }
 
 which :func:`build_diarizer` turns into the ``embedding`` model and ``enrolled``
-profiles the operator takes (the model is loaded once, for both).
+profiles the operator takes (the model is loaded once, for both). Every other key is a
+parameter of :class:`~operators.speaker.diarizer.OnlineDiarizer`, the speaker-count
+hints included (``num_speakers = 2``, or ``min_speakers``/``max_speakers``).
 """
 
 from __future__ import annotations

@@ -32,10 +32,12 @@ __all__ = ["OFFLINE_THRESHOLD", "diarize_offline"]
 
 # Average-linkage cut per embedding model (mean pairwise cosine distance between two
 # clusters); lower than the online new-speaker distance, which is measured against
-# centroids. CAM++: 0.42 with min_cluster_size 10 gives DER (collar 0.5) <= 4.4 % on
-# 26 synthetic 4-speaker conversations and 1.96 % on pyannote's sample.wav (0.55
-# without the size rule merged two voices in every conversation).
-OFFLINE_THRESHOLD = {"campplus": 0.42, "ge2e": 0.25}
+# centroids. CAM++: 0.40 with min_cluster_size 10, the middle of the flat part
+# (0.38-0.42) of the tune-half DER of AMI excerpts, LibriSpeech-voice conversations and
+# synthetic MBROLA conversations (`python bench/diarize_corpora.py sweep`,
+# bench/README.md): 21.5 %, 4.1 % (every speaker count exact) and 0.6 %; from 0.45 two
+# MBROLA voices merge (9.3 %).
+OFFLINE_THRESHOLD = {"campplus": 0.40, "ge2e": 0.25}
 MIN_CLUSTER_SIZE = 10
 
 
@@ -63,14 +65,17 @@ def _segment(op: OnlineDiarizer, audio: npt.NDArray[np.float32]) -> tuple[Any, A
 
 
 def _dissolve_small(
-    e: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], min_size: float
+    e: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    min_size: float,
+    at_least: int = 1,
 ) -> npt.NDArray[np.int64]:
-    """Relabel 0..k-1 keeping clusters of >= ``min_size`` members (at least the largest);
-    members of the others go to the nearest kept centroid."""
+    """Relabel 0..k-1 keeping clusters of >= ``min_size`` members (at least the
+    ``at_least`` largest); members of the others go to the nearest kept centroid."""
     counts = np.bincount(labels)
     keep = np.flatnonzero(counts >= min_size)
-    if keep.size == 0:
-        keep = np.array([int(np.argmax(counts))])
+    if keep.size < at_least:
+        keep = np.sort(np.argsort(-counts, kind="stable")[:at_least])
     cent = np.stack([e[labels == c].mean(axis=0) for c in keep])
     cent /= np.linalg.norm(cent, axis=1, keepdims=True)
     out = np.full(labels.shape, -1, np.int64)
@@ -82,6 +87,33 @@ def _dissolve_small(
     return out
 
 
+def _cluster(
+    e: npt.NDArray[np.float64],
+    cut: float,
+    min_size: float,
+    min_speakers: int,
+    max_speakers: int,
+) -> npt.NDArray[np.int64]:
+    """Labels 0..k-1 of the unit embeddings ``e``: scipy's average linkage on cosine
+    distance cut at ``cut``, small clusters dissolved; when that leaves fewer than
+    ``min_speakers`` or more than ``max_speakers`` clusters, the dendrogram is cut into
+    the nearest allowed count instead (``maxclust``) and only the smaller clusters
+    beyond it dissolve."""
+    from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
+
+    z = linkage(e, method="average", metric="cosine")
+    labels = _dissolve_small(e, fcluster(z, t=cut, criterion="distance") - 1, min_size)
+    k = int(labels.max()) + 1
+    if min_speakers <= k <= max_speakers:
+        return labels
+    target = min(max(k, min_speakers), max_speakers, e.shape[0])
+    raw = fcluster(z, t=target, criterion="maxclust") - 1
+    out = _dissolve_small(e, raw, min_size, at_least=target)
+    if int(out.max()) + 1 > target:  # more big clusters than allowed: the largest stay
+        out = _dissolve_small(e, raw, np.inf, at_least=target)
+    return out
+
+
 def diarize_offline(
     op: OnlineDiarizer,
     audio: npt.NDArray[np.float32],
@@ -90,17 +122,16 @@ def diarize_offline(
 ) -> list[Event[SpeakerTurn]]:
     """Diarize mono ``audio`` (at ``op.rate``) offline with ``op``'s models and settings.
 
-    ``op`` must be in segmentation mode; it is only read. ``threshold``: the
-    average-linkage cut, a cosine distance (default: ``op``'s ``linkage_distance``
-    when it uses linkage clustering, else ``OFFLINE_THRESHOLD`` for the model, else the
-    online new-speaker distance). ``min_cluster_size``: clusters of fewer strong
+    ``op`` must be in segmentation mode; it is only read (its speaker-count hints
+    ``min_speakers``/``max_speakers`` included). ``threshold``: the average-linkage cut,
+    a cosine distance (default: ``OFFLINE_THRESHOLD`` for the model, else ``op``'s
+    ``linkage_distance`` when it uses linkage clustering, else its new-speaker
+    distance). ``min_cluster_size``: clusters of fewer strong
     local-speaker embeddings (one per buffer a speaker is active in) join the nearest
     larger cluster (default 10, whatever the online setting: with the whole file at
     hand there is no need to confirm a voice early; the largest cluster always stays).
     Returns speaker turns.
     """
-    from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
-
     cfg, model, seg = op.settings, op.models.embedding, op.models.segmentation
     if cfg.mode != "segmentation" or seg is None:
         raise ValueError("diarize_offline needs an OnlineDiarizer in segmentation mode")
@@ -154,17 +185,21 @@ def diarize_offline(
         e /= np.linalg.norm(e, axis=1, keepdims=True)
         strong = np.array([u for *_, u in locals_])
         if strong.sum() >= 2:
-            z = linkage(e[strong], method="average", metric="cosine")
             clu = op.clustering
-            t = threshold or (
+            t = threshold or OFFLINE_THRESHOLD.get(
+                model.name,
                 clu.linkage_distance
                 if isinstance(clu, LinkageClustering)
-                else OFFLINE_THRESHOLD.get(model.name, clu.new_speaker_distance)
+                else clu.new_speaker_distance,
             )
             if min_cluster_size is None:
                 min_cluster_size = MIN_CLUSTER_SIZE
-            labels[strong] = _dissolve_small(
-                e[strong], fcluster(z, t=t, criterion="distance") - 1, min_cluster_size
+            labels[strong] = _cluster(
+                e[strong],
+                t,
+                min_cluster_size,
+                cfg.min_speakers,
+                cfg.max_speakers,
             )
         elif strong.any():
             labels[strong] = 0

@@ -93,6 +93,7 @@ def test_demo_diarization_matches_the_reference(
     uem = Timeline([Segment(0, 30)])
     der = DiarizationErrorRate(collar=0.5)(ref, hyp, uem=uem)
     assert der < 0.12, der
+    assert len(hyp.labels()) == len(ref.labels()) == 2  # the sample's two speakers (issue 20)
     assert "diarization error rate vs the reference" in res.stdout
 
 

@@ -74,10 +74,61 @@ def test_diarize_usage_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--threads", "-1"), ("--threads", "0"), ("--max-speakers", "0"), ("--max-speakers", "x")],
+    [
+        ("--threads", "-1"),
+        ("--threads", "0"),
+        ("--max-speakers", "0"),
+        ("--max-speakers", "x"),
+        ("--num-speakers", "0"),
+        ("--min-speakers", "1.5"),
+    ],
 )
 def test_diarize_refuses_bad_counts_up_front(tmp_path: Path, option: str, value: str) -> None:
     # Refused by argparse (usage error, exit 2) before any file is opened or model loaded.
     res = run("diarize", str(tmp_path / "missing.wav"), option, value)
     assert res.returncode == 2, res.stderr
     assert f"argument {option}" in res.stderr and value in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--min-speakers", "4", "--max-speakers", "3"),
+            "min_speakers=4 is more than max_speakers=3",
+        ),
+        (
+            ("--num-speakers", "2", "--min-speakers", "3"),
+            "num_speakers=2 contradicts min_speakers=3",
+        ),
+    ],
+)
+def test_diarize_refuses_contradictory_counts_before_loading_models(
+    args: tuple[str, ...], message: str
+) -> None:
+    # The input exists: the counts are checked before the file is opened or models load.
+    res = run("diarize", str(sample_dir() / "sample.wav"), *args, "--no-progress")
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr
+    assert "diarize: " not in res.stdout  # nothing was built
+
+
+@pytest.mark.slow  # a fresh process loads torch, pyannote and the models
+def test_diarize_speaker_count_options_take_effect(tmp_path: Path) -> None:
+    from pyannote.database.util import load_rttm
+
+    out = tmp_path / "one.rttm"
+    res = run(
+        "diarize",
+        str(sample_dir() / "sample.wav"),
+        "--rttm",
+        str(out),
+        "--max-speakers",
+        "1",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(load_rttm(str(out))["sample"].labels()) == 1  # the default finds 2

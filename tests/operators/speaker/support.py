@@ -38,7 +38,7 @@ def sample_audio() -> npt.NDArray[np.float32]:
 def sample_reference() -> Any:
     from pyannote.database.util import load_rttm
 
-    return load_rttm(str(sample_dir() / "sample.rttm"))["sample"]
+    return load_rttm(str(sample_dir() / "sample.rttm"))["sample"]  # type: ignore[no-untyped-call]
 
 
 @functools.cache
