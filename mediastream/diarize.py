@@ -63,10 +63,30 @@ def build_diarize_graph(
     """
     from operators.speaker import OnlineDiarizer, enrol, load_embedding_model
     from sinks import JsonLinesSink, RttmSink
-    from stream import AudioFormat, FileSource
+    from stream import AudioFormat, FileSource, ParameterError, check_output_paths
 
-    # Open the input first: a missing file fails before any model loads.
+    # Open the input and check every output first: a missing file, an output that is
+    # the input, two outputs on one file or an RTTM file id that RTTM cannot hold fail
+    # before any model loads (that takes seconds).
     source = FileSource(path, audio=AudioFormat(16000, 1, settings.chunk_frames), video=False)
+    outputs: list[tuple[str, str | os.PathLike[str]]] = []
+    rttm_sink = jsonl_sink = None
+    if rttm is not None:
+        name = uri or os.path.splitext(os.path.basename(path))[0] or "stream"
+        name = "".join("_" if c.isspace() else c for c in name)
+        try:
+            rttm_sink = RttmSink(rttm, uri=name)
+        except ParameterError as exc:
+            how = "" if uri else (
+                " (the file id is the input's name without its extension; give another "
+                "with --uri NAME, or uri= from Python)"
+            )  # fmt: skip
+            raise ParameterError(f"{exc}{how}") from None
+        outputs.append(("sink 'rttm'", rttm))
+    if jsonl is not None:
+        jsonl_sink = JsonLinesSink(jsonl)
+        outputs.append(("sink 'jsonl'", jsonl))
+    check_output_paths([("source 'file'", path)], outputs)
     model = load_embedding_model(settings.model, device=settings.device, threads=settings.threads)
     if model.sample_rate != 16000:
         source = FileSource(
@@ -88,10 +108,8 @@ def build_diarize_graph(
     src = g.add(source, "file")
     node = g.add(op, "diarize")
     g.connect(src, node)
-    if rttm is not None:
-        name = uri or os.path.splitext(os.path.basename(path))[0] or "stream"
-        name = "".join("_" if c.isspace() else c for c in name)
-        g.connect(node, g.add(RttmSink(rttm, uri=name), "rttm"))
-    if jsonl is not None:
-        g.connect(node, g.add(JsonLinesSink(jsonl), "jsonl"))
+    if rttm_sink is not None:
+        g.connect(node, g.add(rttm_sink, "rttm"))
+    if jsonl_sink is not None:
+        g.connect(node, g.add(jsonl_sink, "jsonl"))
     return g, op

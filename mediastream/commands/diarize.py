@@ -36,6 +36,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rttm", metavar="OUT", help="write the turns as RTTM")
     p.add_argument("--jsonl", metavar="OUT", help="write every event as JSON Lines")
     p.add_argument(
+        "--uri",
+        metavar="NAME",
+        help="the file id in the RTTM's second column (default: the input's name without "
+        "its extension)",
+    )
+    p.add_argument(
         "--mode",
         choices=("segmentation", "vad"),
         default="segmentation",
@@ -136,7 +142,9 @@ def _cmd_diarize(args: Any) -> int:
             "clustering": args.clustering,
         },
     )
-    graph, op = build_diarize_graph(args.input, settings, rttm=args.rttm, jsonl=args.jsonl)
+    graph, op = build_diarize_graph(
+        args.input, settings, rttm=args.rttm, jsonl=args.jsonl, uri=args.uri
+    )
     if not args.quiet:
         print(
             f"diarize: {args.input} -> {op.mode} mode, {op.model.name} embeddings, "

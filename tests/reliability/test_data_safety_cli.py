@@ -438,3 +438,46 @@ def test_4_align_refuses_a_pipe_it_would_read_twice(media: Path, tmp_path: Path)
         run = _cli("align", fg, str(media / "clip.mp4"), input=b"")
         assert run.returncode == 2
         assert b"is a pipe; alignment reads each input more than once" in run.stderr
+
+
+# -- 11. diarize checks its outputs before it loads models ------------------------------
+@pytest.mark.parametrize(
+    "name,extra,message",
+    [
+        ("nan.wav", ["--rttm", "o.rttm"], "give another with --uri NAME"),
+        ("NA.wav", ["--rttm", "o.rttm"], "give another with --uri NAME"),
+        ("s.wav", ["--rttm", "s.wav"], "refusing to overwrite an input"),
+        ("s.wav", ["--rttm", "o.x", "--jsonl", "./o.x"], "would both write"),
+    ],
+)
+def test_11_diarize_refuses_bad_outputs_before_loading_models(
+    media: Path, tmp_path: Path, name: str, extra: list[str], message: str
+) -> None:
+    """Before: an input named nan.wav or NA.wav (a file id RTTM loaders read as a
+    missing value) was refused only after 17-27 s of model loading. Now every output is
+    checked first: the process never imports torch."""
+    (tmp_path / name).write_bytes((media / "x.wav").read_bytes())
+    code = (
+        "import sys\nfrom mediastream.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "assert 'torch' not in sys.modules, 'models were loaded'\nsys.exit(code)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, "diarize", name, *extra, "--quiet", "--no-progress"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert (tmp_path / name).read_bytes() == (media / "x.wav").read_bytes()
+
+
+def test_11_uri_names_the_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--uri` sets the RTTM file id, so a file named nan.wav can be diarized."""
+    from tests.operators.speaker.support import sample_dir
+
+    (tmp_path / "nan.wav").write_bytes((sample_dir() / "sample.wav").read_bytes())
+    args = ["diarize", "nan.wav", "--rttm", "o.rttm", "--uri", "meeting_1", "--quiet",
+            "--no-progress"]  # fmt: skip
+    assert _run(args, tmp_path, monkeypatch) == 0
+    lines = (tmp_path / "o.rttm").read_text().splitlines()
+    assert lines and all(line.split()[1] == "meeting_1" for line in lines)
