@@ -47,3 +47,16 @@ def test_dynamics_vs_pedalboard_quick(tmp_path: Path) -> None:
         "ratio_limiter_whole_pedalboard_over_ours",
     ):
         assert metrics[key]["median"] > 0
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pyloudnorm") is None,
+    reason="pyloudnorm is a dev/bench dependency (pip install pyloudnorm)",
+)
+def test_loudness_vs_pyloudnorm_quick(tmp_path: Path) -> None:
+    """The loudness benchmark runs on a short input and its accuracy figures hold there."""
+    metrics = _run("loudness_vs_pyloudnorm", tmp_path)["metrics"]
+    assert isinstance(metrics, dict)
+    for key in ("ours_true_peak_s", "pyloudnorm_s", "ratio_pyloudnorm_over_ours_true_peak"):
+        assert metrics[key]["median"] > 0
+    assert metrics["diff_integrated_vs_ffmpeg_lu"]["median"] <= 0.1
