@@ -22,25 +22,18 @@ from stream import (
     StreamSpec,
 )
 
-from ._filters import MIN_RATE, k_weighting, true_peak_phases
 from ._kernel import (
-    BINS,
     I_CLOSED,
     I_FILLED,
     I_N_INT,
     I_N_ST,
-    I_SLOTS,
-    I_SUBLEN,
-    I_TP,
-    SCRATCH,
     gated,
-    measure,
     peak_slice,
     powers_slice,
     ring_energy_index,
-    state_size,
     true_peak_tail,
 )
+from ._measure import Measurement
 
 __all__ = ["LoudnessMeter", "LoudnessReading", "LoudnessSummary", "channel_weights"]
 
@@ -180,13 +173,7 @@ class LoudnessMeter(Operator):
         self.interval_ms = None if interval_ms is None else float(interval_ms)
         self.true_peak = bool(true_peak)
         self._every = 0 if interval_ms is None else max(1, round(interval_ms / 100.0))
-        self._rate = 0
-        self._channels = 0
-        self._sublen = 0
-        self._coef = k_weighting(48_000)
-        self._weights = np.ones(1, np.float64)
-        self._phases = true_peak_phases()
-        self._scratch = np.empty(SCRATCH, np.float64)
+        self._m = Measurement("LoudnessMeter")
         self.reset()
 
     def configure(self, inputs: Mapping[str, StreamSpec]) -> tuple[StreamSpec, ...]:
@@ -200,27 +187,12 @@ class LoudnessMeter(Operator):
             raise IncompatibleInputError(
                 f"LoudnessMeter has {len(weights)} channel weights for {spec.channels} channels"
             )
-        if spec.sample_rate < MIN_RATE:
-            raise IncompatibleInputError(
-                f"LoudnessMeter needs at least {MIN_RATE} Hz (its K-weighting shelf is at "
-                f"1.7 kHz), got {spec.sample_rate} Hz"
-            )
-        self._rate = spec.sample_rate
-        self._channels = spec.channels
-        self._sublen = round(spec.sample_rate / 10)
-        self._coef = k_weighting(spec.sample_rate)
-        self._weights = np.array(weights, np.float64)
+        self._m.configure(spec, weights)
         self.reset()
         return (EventSpec(frozenset({"loudness"})),)
 
     def reset(self) -> None:
-        channels = max(1, self._channels)
-        self._fst = np.zeros(state_size(channels), np.float64)
-        self._ist = np.zeros(I_SLOTS, np.int64)
-        self._ist[I_SUBLEN] = max(1, self._sublen)
-        self._ist[I_TP] = 1 if self.true_peak else 0
-        self._hist = np.zeros((3, BINS), np.float64)
-        self._out = np.empty((4, 2), np.float64)
+        self._m.reset(true_peak=self.true_peak, out_rows=4)
         self._first: int | None = None
         self._next_in = 0
         self._last_event = 0  # frame where the next event's stretch starts
@@ -228,30 +200,30 @@ class LoudnessMeter(Operator):
 
     @property
     def latency(self) -> Fraction:
-        if not self._rate:
+        if not self._m.rate:
             return Fraction(0)
-        return Fraction(max(1, self._every) * self._sublen, self._rate)
+        return Fraction(max(1, self._every) * self._m.sublen, self._m.rate)
 
     # -- reading the state ------------------------------------------------------------
     def _powers(self) -> tuple[float, float, float, float]:
         """Largest momentary and short-term powers so far, then the last ones."""
-        max_m, max_s, m, s = self._fst[powers_slice(self._channels)].tolist()
+        max_m, max_s, m, s = self._m.fst[powers_slice(self._m.channels)].tolist()
         return max_m, max_s, m, s
 
     def _peaks(self) -> npt.NDArray[np.float64]:
-        return self._fst[peak_slice(self._channels)]
+        return self._m.fst[peak_slice(self._m.channels)]
 
     def _ring_energy(self, k: int) -> float:
-        return float(self._fst[ring_energy_index(self._channels, k)])
+        return float(self._m.fst[ring_energy_index(self._m.channels, k)])
 
     def _integrated(self) -> tuple[float, float]:
         gate, value, _, _ = gated(
-            self._hist, self._ring_energy(0), int(self._ist[I_N_INT]), -10.0, 0
+            self._m.hist, self._ring_energy(0), int(self._m.ist[I_N_INT]), -10.0, 0
         )
         return gate, value
 
     def _range(self) -> tuple[float, float, float, float]:
-        return gated(self._hist, self._ring_energy(1), int(self._ist[I_N_ST]), -20.0, 2)
+        return gated(self._m.hist, self._ring_energy(1), int(self._m.ist[I_N_ST]), -20.0, 2)
 
     def _reading(self, momentary: float, short: float, final: bool) -> LoudnessReading:
         lra = self._range()[1]
@@ -283,7 +255,7 @@ class LoudnessMeter(Operator):
             true_peak_dbtp_per_channel=tuple(_dbtp(float(p)) if tp else None for p in peaks),
             max_momentary_lufs=_lufs(max_m),
             max_short_term_lufs=_lufs(max_s),
-            seconds=(self._next_in - (self._first or 0)) / self._rate if self._rate else 0.0,
+            seconds=(self._next_in - (self._first or 0)) / self._m.rate if self._m.rate else 0.0,
         )
 
     # -- processing -------------------------------------------------------------------
@@ -293,12 +265,12 @@ class LoudnessMeter(Operator):
         x = item.data
         channels, frames = x.shape
         start = item.start
-        if channels != self._channels or item.sample_rate != self._rate:
-            if not self._rate:
+        if channels != self._m.channels or item.sample_rate != self._m.rate:
+            if not self._m.rate:
                 raise RuntimeError("LoudnessMeter is not configured: call configure() first")
             raise ValueError(
                 f"chunk is {item.sample_rate} Hz {channels} ch, LoudnessMeter is "
-                f"configured for {self._rate} Hz {self._channels} ch"
+                f"configured for {self._m.rate} Hz {self._m.channels} ch"
             )
         if start != self._next_in or self._first is None:
             if self._first is None:
@@ -313,11 +285,11 @@ class LoudnessMeter(Operator):
             return []
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        ist = self._ist
+        ist = self._m.ist
         every = self._every
-        if frames >= self._sublen * (self._out.shape[0] - 2):
-            need = frames // self._sublen + 2
-            self._out = np.empty((max(need, 2 * self._out.shape[0]), 2), np.float64)
+        if frames >= self._m.sublen * (self._m.out.shape[0] - 2):
+            need = frames // self._m.sublen + 2
+            self._m.out = np.empty((max(need, 2 * self._m.out.shape[0]), 2), np.float64)
         events: list[Item] = []
         pos = 0
         while pos < frames:
@@ -326,11 +298,8 @@ class LoudnessMeter(Operator):
             hi = frames
             if every:
                 left = every - int(ist[I_CLOSED]) % every
-                hi = min(frames, pos + left * self._sublen - int(ist[I_FILLED]))
-            closed = measure(
-                x, pos, hi, self._coef, self._weights, self._phases, self._fst, ist, self._hist,
-                self._out, self._scratch,
-            )  # fmt: skip
+                hi = min(frames, pos + left * self._m.sublen - int(ist[I_FILLED]))
+            closed = self._m.measure(x, pos, hi)
             if closed < 0:
                 raise ValueError(
                     f"non-finite sample (NaN or inf) at frame {start - 1 - closed} of "
@@ -342,10 +311,10 @@ class LoudnessMeter(Operator):
             total = int(ist[I_CLOSED])
             if total % every == 0 and not ist[I_FILLED]:
                 assert self._first is not None
-                end = self._first + total * self._sublen
+                end = self._first + total * self._m.sublen
                 _, _, m, s = self._powers()
                 reading = self._reading(m, s, False)
-                tb = Fraction(1, self._rate)
+                tb = Fraction(1, self._m.rate)
                 events.append(Event("loudness", self._last_event, end, tb, reading))
                 self._last_event = end
         return events
@@ -356,8 +325,8 @@ class LoudnessMeter(Operator):
             return []
         self._flushed = True
         if self.true_peak:
-            true_peak_tail(self._channels, self._phases, self._fst)
+            true_peak_tail(self._m.channels, self._m.phases, self._m.fst)
         _, _, m, s = self._powers()
         reading = self._reading(m, s, True)
-        tb = Fraction(1, self._rate)
+        tb = Fraction(1, self._m.rate)
         return [Event("loudness", self._last_event, self._next_in, tb, reading)]

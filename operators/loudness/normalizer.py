@@ -21,8 +21,8 @@ from stream import (
     StreamSpec,
 )
 
-from ._filters import MIN_RATE, k_weighting, true_peak_phases
-from ._kernel import BINS, I_CLOSED, I_FILLED, I_SLOTS, I_SUBLEN, SCRATCH, measure, state_size
+from ._kernel import I_CLOSED, I_FILLED
+from ._measure import Measurement
 from .meter import channel_weights
 
 __all__ = ["LoudnessNormalizer"]
@@ -118,13 +118,7 @@ class LoudnessNormalizer(Operator):
         self.slew_db_per_s = float(slew_db_per_s)
         self.gate_lu = float(gate_lu)
         self.limiter = Limiter(ceiling_db, lookahead_ms, limiter_release_ms)
-        self._rate = 0
-        self._channels = 0
-        self._sublen = 1
-        self._coef = k_weighting(48_000)
-        self._weights = np.ones(1, np.float64)
-        self._phases = true_peak_phases()
-        self._scratch = np.empty(SCRATCH, np.float64)
+        self._m = Measurement("LoudnessNormalizer")
         self.reset()
 
     def configure(self, inputs: Mapping[str, StreamSpec]) -> tuple[StreamSpec, ...]:
@@ -133,28 +127,14 @@ class LoudnessNormalizer(Operator):
         (spec,) = inputs.values()
         if not isinstance(spec, AudioSpec):
             raise IncompatibleInputError(f"LoudnessNormalizer takes audio, got {spec}")
-        if spec.sample_rate < MIN_RATE:
-            raise IncompatibleInputError(
-                f"LoudnessNormalizer needs at least {MIN_RATE} Hz (its K-weighting shelf is at "
-                f"1.7 kHz), got {spec.sample_rate} Hz"
-            )
-        self._rate = spec.sample_rate
-        self._channels = spec.channels
-        self._sublen = round(spec.sample_rate / 10)
-        self._coef = k_weighting(spec.sample_rate)
-        self._weights = np.array(channel_weights(spec.channels), np.float64)
+        self._m.configure(spec, channel_weights(spec.channels))
         self.limiter.configure({"in": spec})
         self.reset()
         return (spec,)
 
     def reset(self) -> None:
-        channels = max(1, self._channels)
-        self._fst = np.zeros(state_size(channels), np.float64)
-        self._ist = np.zeros(I_SLOTS, np.int64)
-        self._ist[I_SUBLEN] = self._sublen
-        self._hist = np.zeros((3, BINS), np.float64)
-        self._out = np.empty((2, 2), np.float64)
-        step = self.slew_db_per_s / self._rate if self._rate else 0.0
+        self._m.reset(true_peak=False, out_rows=2)
+        step = self.slew_db_per_s / self._m.rate if self._m.rate else 0.0
         self._gst = np.array([0.0, 0.0, step], np.float64)
         self._next_in: int | None = None
         self.limiter.reset()
@@ -176,7 +156,7 @@ class LoudnessNormalizer(Operator):
     def _steer(self) -> None:
         """A sub-block closed: while the last 400 ms are above the gate, the wanted gain
         from the loudness of the last 3 s (of the last 400 ms before 3 s)."""
-        momentary, short = self._out[0]
+        momentary, short = self._m.out[0]
         if momentary <= 0.0:
             return
         gate = max(-70.0, self.target_lufs + self.gate_lu)
@@ -190,12 +170,12 @@ class LoudnessNormalizer(Operator):
     def process(self, item: Item) -> list[Item]:
         if type(item) is not AudioChunk:
             raise TypeError(f"LoudnessNormalizer takes audio chunks, got {type(item).__name__}")
-        if not self._rate:
+        if not self._m.rate:
             raise RuntimeError("LoudnessNormalizer is not configured: call configure() first")
-        if item.channels != self._channels or item.sample_rate != self._rate:
+        if item.channels != self._m.channels or item.sample_rate != self._m.rate:
             raise ValueError(
                 f"chunk is {item.sample_rate} Hz {item.channels} ch, LoudnessNormalizer is "
-                f"configured for {self._rate} Hz {self._channels} ch"
+                f"configured for {self._m.rate} Hz {self._m.channels} ch"
             )
         if self._next_in is not None and item.start != self._next_in:
             raise ValueError(
@@ -211,11 +191,8 @@ class LoudnessNormalizer(Operator):
         pos = 0
         while pos < frames:
             # One sub-block at most: the gain wanted changes only where one closes.
-            hi = min(frames, pos + self._sublen - int(self._ist[I_FILLED]))
-            closed = measure(
-                x, pos, hi, self._coef, self._weights, self._phases, self._fst, self._ist,
-                self._hist, self._out, self._scratch,
-            )  # fmt: skip
+            hi = min(frames, pos + self._m.sublen - int(self._m.ist[I_FILLED]))
+            closed = self._m.measure(x, pos, hi)
             if closed < 0:
                 raise ValueError(
                     f"non-finite sample (NaN or inf) at frame {item.start - 1 - closed} of "
@@ -225,7 +202,7 @@ class LoudnessNormalizer(Operator):
             if closed:
                 self._steer()
             pos = hi
-        return self.limiter.process(AudioChunk._trusted(y, self._rate, item.start))
+        return self.limiter.process(AudioChunk._trusted(y, self._m.rate, item.start))
 
     def flush(self) -> list[Item]:
         return self.limiter.flush()
@@ -233,4 +210,4 @@ class LoudnessNormalizer(Operator):
     @property
     def subblocks(self) -> int:
         """100 ms sub-blocks measured so far."""
-        return int(self._ist[I_CLOSED])
+        return int(self._m.ist[I_CLOSED])

@@ -289,8 +289,8 @@ def test_chunk_invariant_bit_for_bit(data: st.DataObject, channels: int, rate: i
     cut, cut_events = _meter(x, data.draw(cut_points(total)), rate=rate, interval_ms=200.0)
     assert cut_events == whole_events  # frozen dataclasses of floats: exact equality
     assert cut.summary() == whole.summary()
-    assert cut._fst.tobytes() == whole._fst.tobytes()
-    assert cut._hist.tobytes() == whole._hist.tobytes()
+    assert cut._m.fst.tobytes() == whole._m.fst.tobytes()
+    assert cut._m.hist.tobytes() == whole._m.hist.tobytes()
 
 
 def test_stream_not_starting_at_zero_and_reset() -> None:
