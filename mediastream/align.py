@@ -156,7 +156,8 @@ def _refuse_pipe(what: str, path: str) -> None:
     pipe = path == "-" or path.startswith("pipe:")
     if not pipe:
         try:
-            pipe = stat.S_ISFIFO(os.stat(path).st_mode) or stat.S_ISCHR(os.stat(path).st_mode)
+            mode = os.stat(path).st_mode
+            pipe = stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
         except OSError:
             return  # missing or a URL: the probe names the problem
     if pipe:

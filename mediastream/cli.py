@@ -62,28 +62,26 @@ def _one_line_warning(command: str) -> Any:
     return show
 
 
-def _broken_pipe(exc: BaseException) -> bool:
-    """Whether ``exc`` comes from writing to a pipe whose reader went away."""
+def _errno_in_chain(exc: BaseException, code: int) -> bool:
+    """Whether ``exc`` or an exception it was raised from is an OSError with ``code``."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.errno == errno.EPIPE:
+        if isinstance(cur, OSError) and cur.errno == code:
             return True
         cur = cur.__cause__ or cur.__context__
     return False
 
 
+def _broken_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from writing to a pipe whose reader went away."""
+    return _errno_in_chain(exc, errno.EPIPE)
+
+
 def _interrupted_call(exc: BaseException) -> bool:
     """Whether ``exc`` comes from a system call a signal interrupted (EINTR)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.errno == errno.EINTR:
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return "Interrupted system call" in str(exc)
+    return _errno_in_chain(exc, errno.EINTR) or "Interrupted system call" in str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
