@@ -21,11 +21,11 @@ import gc
 import math
 import time
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from importlib import metadata
 
 import numpy as np
 import numpy.typing as npt
+from ffmpeg_ebur128 import ebur128
 from harness import Options, Prepared, register
 
 from operators.loudness import LoudnessMeter
@@ -79,47 +79,6 @@ def _ours(chunks: list[AudioChunk], true_peak: bool) -> tuple[LoudnessMeter, Cal
     return meter, timed
 
 
-def _ffmpeg(x: npt.NDArray[np.float32]) -> dict[str, float]:
-    """FFmpeg's ebur128 filter through PyAV's filter graph: its figures at the end."""
-    import av
-    from av.filter import Graph
-
-    graph = Graph()
-    src = graph.add_abuffer(
-        format="fltp", sample_rate=SAMPLE_RATE, layout="stereo", time_base=Fraction(1, SAMPLE_RATE)
-    )
-    ebur = graph.add("ebur128", "metadata=1:peak=true")
-    sink = graph.add("abuffersink")
-    src.link_to(ebur)
-    ebur.link_to(sink)
-    graph.configure()
-    last: dict[str, str] = {}
-
-    def drain() -> None:
-        nonlocal last
-        while True:
-            try:
-                last = dict(graph.pull().metadata)
-            except (av.BlockingIOError, av.EOFError):
-                return
-
-    step = SAMPLE_RATE // 10
-    for i in range(0, x.shape[1], step):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(x[:, i : i + step]), format="fltp", layout="stereo"
-        )
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = i
-        frame.time_base = Fraction(1, SAMPLE_RATE)
-        graph.push(frame)
-        drain()
-    graph.push(None)
-    drain()
-    r = {k.removeprefix("lavfi.r128."): float(v) for k, v in last.items()}
-    r["TP"] = 20 * math.log10(r["true_peak"])
-    return r
-
-
 def _accuracy(
     x: npt.NDArray[np.float32], chunks: list[AudioChunk], pyln: object
 ) -> dict[str, float]:
@@ -138,7 +97,7 @@ def _accuracy(
     data = x.T.astype(np.float64)
     deman = pyloudnorm.Meter(SAMPLE_RATE, filter_class="DeMan").integrated_loudness(data)
     fitted = pyln.integrated_loudness(data)  # type: ignore[attr-defined]
-    ff = _ffmpeg(x)
+    ff = ebur128(x, SAMPLE_RATE)
     return {
         "ours_integrated_lufs": s.integrated_lufs,
         "ours_lra_lu": s.loudness_range_lu,

@@ -4,13 +4,12 @@ EBU Tech 3341/3342 test signals, chunk invariance, errors."""
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+import sys
+from pathlib import Path
 
-import av
 import numpy as np
 import numpy.typing as npt
 import pytest
-from av.filter import Graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,12 @@ from operators.loudness import LoudnessMeter, LoudnessReading, LoudnessSummary
 from operators.loudness._filters import TP_TAPS, k_weighting, true_peak_phases
 from stream import AudioChunk, AudioSpec, Event, Item, ParameterError
 from tests.chunking import chunk_audio, cut_points
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from ffmpeg_ebur128 import ebur128  # noqa: E402  (bench/: FFmpeg's meter, the reference)
 
 pyloudnorm = pytest.importorskip("pyloudnorm")
 
@@ -39,42 +44,7 @@ def _meter(
 
 
 def _ffmpeg(x: npt.NDArray[np.float32], rate: int = RATE) -> dict[str, float]:
-    """FFmpeg's ebur128 (through PyAV's filter graph): its figures at the end."""
-    layout = {1: "mono", 2: "stereo"}[x.shape[0]]
-    graph = Graph()
-    src = graph.add_abuffer(
-        format="fltp", sample_rate=rate, layout=layout, time_base=Fraction(1, rate)
-    )
-    ebur = graph.add("ebur128", "metadata=1:peak=true")
-    sink = graph.add("abuffersink")
-    src.link_to(ebur)
-    ebur.link_to(sink)
-    graph.configure()
-    last: dict[str, str] = {}
-
-    def drain() -> None:
-        nonlocal last
-        while True:
-            try:
-                last = dict(graph.pull().metadata)
-            except (av.BlockingIOError, av.EOFError):
-                return
-
-    step = rate // 10
-    for i in range(0, x.shape[1], step):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(x[:, i : i + step]), format="fltp", layout=layout
-        )
-        frame.sample_rate = rate
-        frame.pts = i
-        frame.time_base = Fraction(1, rate)
-        graph.push(frame)
-        drain()
-    graph.push(None)
-    drain()
-    r = {k.removeprefix("lavfi.r128."): float(v) for k, v in last.items()}
-    r["TP"] = 20 * math.log10(r["true_peak"])
-    return r
+    return ebur128(x, rate)
 
 
 def _sine(
