@@ -26,7 +26,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -35,7 +34,7 @@ from typing import Any
 import anyio
 import numpy as np
 import numpy.typing as npt
-from harness import Options, Prepared, register
+from harness import Interleaved, Options, Prepared, register
 
 from operators import Compressor, EnvelopeFollower, Limiter
 from operators.dynamics.compressor import _compress_plain
@@ -167,17 +166,11 @@ def prepare_vs_pedalboard(options: Options) -> Prepared:
     names = list(variants)
     for name in names:  # compile / warm every path once, untimed
         variants[name]()
-    repetition = 0
     samples = frames * CHANNELS
+    timed = Interleaved(variants)
 
     def run() -> dict[str, float]:
-        nonlocal repetition
-        k = repetition % len(names)
-        repetition += 1
-        ns: dict[str, float] = {}
-        for name in names[k:] + names[:k]:
-            gc.collect()
-            ns[name] = variants[name]() / samples * 1e9
+        ns = {name: secs / samples * 1e9 for name, secs in timed().items()}
         metrics = {f"{name}_ns": ns[name] for name in names}
         for stage in ("compressor", "limiter"):
             for mode in ("whole", *map(str, STREAM_SIZES)):
@@ -341,16 +334,10 @@ def prepare_live(options: Options) -> Prepared:
     names = list(variants)
     for name in names:
         variants[name]()
-    repetition = 0
+    timed = Interleaved(variants)
 
     def run() -> dict[str, float]:
-        nonlocal repetition
-        k = repetition % len(names)
-        repetition += 1
-        cpu: dict[str, float] = {}
-        for name in names[k:] + names[:k]:
-            gc.collect()
-            cpu[name] = variants[name]()
+        cpu = timed()
         metrics: dict[str, float] = {}
         for name in names:
             per_block = cpu[name] / n

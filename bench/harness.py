@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import cProfile
 import datetime as _dt
+import gc
 import io
 import json
 import os
@@ -32,6 +33,7 @@ from typing import Any
 __all__ = [
     "BENCHMARKS",
     "Benchmark",
+    "Interleaved",
     "Options",
     "Prepared",
     "environment",
@@ -85,6 +87,29 @@ class Benchmark:
 
 
 BENCHMARKS: dict[str, Benchmark] = {}
+
+
+class Interleaved:
+    """Times every variant once per call, side by side: ``gc.collect()`` before each,
+    and an order that rotates from call to call so that no variant is always first.
+
+    ``variants``: name -> a callable that runs that variant once and returns its time
+    (any unit). A call returns name -> that time.
+    """
+
+    def __init__(self, variants: Mapping[str, Callable[[], float]]) -> None:
+        self.names = list(variants)
+        self.variants = dict(variants)
+        self.calls = 0
+
+    def __call__(self) -> dict[str, float]:
+        k = self.calls % len(self.names)
+        self.calls += 1
+        times: dict[str, float] = {}
+        for name in self.names[k:] + self.names[:k]:
+            gc.collect()
+            times[name] = self.variants[name]()
+        return times
 
 
 def register(

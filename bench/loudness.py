@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +25,7 @@ from importlib import metadata
 import numpy as np
 import numpy.typing as npt
 from ffmpeg_ebur128 import ebur128
-from harness import Options, Prepared, register
+from harness import Interleaved, Options, Prepared, register
 
 from operators.loudness import LoudnessMeter
 from stream import AudioChunk, AudioSpec, Event
@@ -145,17 +144,11 @@ def prepare(options: Options) -> Prepared:
     for name in names:  # compile / warm every path once, untimed
         variants[name]()
     accuracy = _accuracy(x, chunks, pyln)
-    repetition = 0
     samples = frames * CHANNELS
+    timed = Interleaved(variants)
 
     def run() -> dict[str, float]:
-        nonlocal repetition
-        k = repetition % len(names)
-        repetition += 1
-        secs: dict[str, float] = {}
-        for name in names[k:] + names[:k]:
-            gc.collect()
-            secs[name] = variants[name]()
+        secs = timed()
         metrics: dict[str, float] = {}
         for name in names:
             metrics[f"{name}_s"] = secs[name]
