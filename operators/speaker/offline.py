@@ -1,7 +1,7 @@
 """Offline diarization with the same models and embeddings, for comparison.
 
-The whole file at once: pyannote's ``Inference`` slides the segmentation model over
-it (same buffer and step as the online diarizer), the same embedding windows and the
+The whole file at once: the segmentation model slides over it as pyannote's
+``Inference`` does (same buffer and step as the online diarizer), the same embedding windows and the
 same overlap-aware local-speaker embeddings are computed, and all of them are
 clustered together (average-linkage agglomerative clustering on cosine distance, cut
 at a per-model distance; clusters of fewer than ``min_cluster_size`` embeddings are
@@ -15,7 +15,6 @@ embeddings"; it holds the whole file in memory.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,27 +40,31 @@ OFFLINE_THRESHOLD = {"campplus": 0.40, "ge2e": 0.25}
 MIN_CLUSTER_SIZE = 10
 
 
-def _segment(op: OnlineDiarizer, audio: npt.NDArray[np.float32]) -> tuple[Any, Any]:
-    import torch
-    from pyannote.audio import Inference
+def _segment(
+    op: OnlineDiarizer, audio: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Local-speaker probabilities of every buffer and the buffers' first samples.
 
+    pyannote's ``Inference`` chunking (sliding window, no aggregation): buffers of
+    ``buffer_s`` every ``step_s`` from 0, then, when they do not end exactly at the end,
+    one more zero-padded buffer that starts after the last whole one (or the whole
+    file, padded, when it is shorter than a buffer).
+    """
     cfg, seg = op.settings, op.models.segmentation
     assert seg is not None
-    inference = Inference(
-        seg.model,
-        window="sliding",
-        duration=cfg.buffer_s,
-        step=cfg.step_s,
-        skip_aggregation=True,
-        skip_conversion=True,
-        batch_size=seg.batch_size,
-        device=seg.torch.torch_device,
-    )
-    out: Any = inference({"waveform": torch.from_numpy(audio[None, :]), "sample_rate": cfg.rate})
-    data = np.asarray(out.data, np.float32)
-    if getattr(seg, "_powerset", False):
-        data = np.exp(data) @ seg._mapping.cpu().numpy()
-    return data, out.sliding_window
+    window, step, n = cfg.buffer_samples, cfg.step_samples, audio.shape[0]
+    whole = 0 if n < window else 1 + (n - window) // step
+    parts: list[npt.NDArray[np.float32]] = []
+    if whole:
+        view = np.lib.stride_tricks.sliding_window_view(audio, window)[::step][:whole]
+        parts.append(seg(np.ascontiguousarray(view), step=step))
+    if n < window or (n - window) % step > 0:
+        last = np.zeros((1, window), np.float32)
+        rest = audio[whole * step :]
+        last[0, : rest.shape[0]] = rest
+        parts.append(seg(last))
+    probs = np.concatenate(parts).astype(np.float32, copy=False)
+    return probs, np.arange(probs.shape[0], dtype=np.int64) * step
 
 
 def _dissolve_small(
@@ -137,7 +140,7 @@ def diarize_offline(
         raise ValueError("diarize_offline needs an OnlineDiarizer in segmentation mode")
     x = np.asarray(audio, np.float32).reshape(-1)
     cell, n = cfg.cell, x.shape[0]
-    probs, chunks = _segment(op, x)
+    probs, starts = _segment(op, x)
     # Window embeddings over the whole file (same grid as online).
     wins = RollingWindows(cfg.window_samples, cfg.window_step_samples)
     wb = wins.push(x, 0)
@@ -159,7 +162,7 @@ def diarize_offline(
     locals_: list[tuple[int, int, npt.NDArray[np.float64], bool]] = []
     pcs: list[tuple[int, int, npt.NDArray[np.float64]]] = []
     for c in range(probs.shape[0]):
-        bstart = round(chunks[c].start * cfg.rate)
+        bstart = int(starts[c])
         if bstart >= n:
             break
         length = min(buf, n - bstart)

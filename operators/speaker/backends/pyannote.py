@@ -34,7 +34,13 @@ from stream import ParameterError
 
 from .base import EmbeddingModel, pyannote_quiet
 
-__all__ = ["SAFE_GLOBALS", "PyannoteEmbedding", "load_pyannote_model", "read_checkpoint"]
+__all__ = [
+    "SAFE_GLOBALS",
+    "PyannoteEmbedding",
+    "checkpoint_file",
+    "load_pyannote_model",
+    "read_checkpoint",
+]
 
 pyannote_quiet()  # before anything imports pyannote.audio (which would set its default)
 
@@ -59,7 +65,7 @@ def _safe_globals() -> list[Any]:
     return out
 
 
-def _checkpoint_file(checkpoint: str | Path, token: str | None) -> Path:
+def checkpoint_file(checkpoint: str | Path, token: str | None) -> Path:
     """The local file of ``checkpoint``: itself, ``DIR/pytorch_model.bin``, or the hub's
     cached download of a hub id ``owner/name``."""
     text = os.fspath(checkpoint)
@@ -138,7 +144,7 @@ def load_pyannote_model(checkpoint: str | Path, token: str | None = None) -> Any
     """A pyannote.audio ``Model`` from a checkpoint path, directory or hub id, loaded
     safely (see the module docstring), telemetry off, in eval mode on the CPU."""
     pyannote_quiet()
-    path = _checkpoint_file(checkpoint, token)
+    path = checkpoint_file(checkpoint, token)
     data, _ = read_checkpoint(path)
     from pyannote.audio import Model
 
