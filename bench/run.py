@@ -29,6 +29,7 @@ BENCHMARK_MODULES = (
     "diarize",
     "diarize_synthetic",
     "diarize_corpora",
+    "diarize_startup",
     "live_soak",
     "long_rss",
     "batch",
