@@ -92,6 +92,8 @@ if str(_HERE.parent) not in sys.path:
 
 from harness import RESULTS_DIR, Options, Prepared, register  # noqa: E402
 
+from operators.speaker.tuning import cached_models, digest  # noqa: E402
+
 RATE = 16000
 CHUNK = 4096
 DATA_DIR = Path(os.environ.get("MEDIASTREAM_DATA", _HERE.parent.parent / "shared" / "data"))
@@ -403,13 +405,16 @@ def anchor_pipeline(segmentation: Any, embedding: Any) -> Any:
     hub embedding and PLDA loaders are bypassed only while it is constructed)."""
     import importlib
 
+    from operators.speaker.backends.pyannote import load_pyannote_model
+
     sd: Any = importlib.import_module("pyannote.audio.pipelines.speaker_diarization")
     saved = sd.PretrainedSpeakerEmbedding, sd.get_plda
     sd.PretrainedSpeakerEmbedding = lambda emb, **_: emb
     sd.get_plda = lambda plda, **_: plda
     try:
         pipe = sd.SpeakerDiarization(
-            segmentation=segmentation.model,
+            # pyannote's own Model of the same checkpoint (the project runs its own module).
+            segmentation=load_pyannote_model(segmentation.checkpoint),
             embedding=AnchorEmbedding(embedding),
             embedding_exclude_overlap=True,
             plda=None,
@@ -616,54 +621,8 @@ def prepare(options: Options) -> Prepared:
 
 
 # -- calibration sweep ------------------------------------------------------------------
-
-
-def _digest(row: npt.NDArray[np.float32]) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=16).digest()
-
-
-def cached_models(emb: Any, seg: Any) -> tuple[Any, Any]:
-    """Copies of ``emb`` and ``seg`` whose outputs are memoised by a hash of each input
-    row (the sweep re-runs only the clustering)."""
-    import copy
-
-    emb_c = copy.copy(emb)
-    memo_e: dict[bytes, npt.NDArray[np.float32]] = {}
-    raw_embed = emb.embed
-
-    def embed(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        keys = [_digest(r) for r in batch]
-        miss = [i for i, k in enumerate(keys) if k not in memo_e]
-        if miss:
-            for i, v in zip(miss, raw_embed(batch[miss]), strict=True):
-                memo_e[keys[i]] = v
-        return np.stack([memo_e[k] for k in keys]) if keys else raw_embed(batch)
-
-    emb_c.embed = embed
-
-    seg_type = type(seg)
-
-    class Cached(seg_type):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:
-            self.__dict__.update(seg.__dict__)
-            self._memo: dict[bytes, npt.NDArray[np.float32]] = {}
-
-        def __call__(
-            self, buffers: npt.NDArray[np.float32], step: int | None = None
-        ) -> npt.NDArray[np.float32]:
-            keys = [_digest(r) for r in buffers]
-            miss = [i for i, k in enumerate(keys) if k not in self._memo]
-            if miss:
-                share = step if len(miss) == len(keys) else None
-                for i, v in zip(miss, super().__call__(buffers[miss], step=share), strict=True):
-                    self._memo[keys[i]] = v
-            if not keys:
-                empty: npt.NDArray[np.float32] = super().__call__(buffers, step)
-                return empty
-            out: npt.NDArray[np.float32] = np.stack([self._memo[k] for k in keys])
-            return out
-
-    return emb_c, Cached()
+# The model outputs are memoised by operators.speaker.tuning.cached_models (what
+# `mediastream diarize-tune` uses too), so every point re-runs only the clustering.
 
 
 # Each swept parameter: its values and what it belongs to (stream settings or offline).
@@ -730,7 +689,7 @@ def _prepare_sweep(quick: bool) -> tuple[Any, Any, dict[str, list[Recording]]]:
     memo: dict[bytes, Any] = {}
 
     def segment(op: Any, audio: npt.NDArray[np.float32]) -> Any:
-        key = _digest(audio)
+        key = digest(audio)
         if key not in memo:
             memo[key] = raw_segment(op, audio)
         return memo[key]

@@ -23,6 +23,7 @@ COMMANDS = (
     "devices",
     "live",
     "diarize",
+    "diarize_tune",
     "batch",
     "plot",
 )

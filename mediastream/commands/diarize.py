@@ -92,6 +92,12 @@ def add_parser(sub: Any) -> None:
         help="most speakers (default --num-speakers, else 20)",
     )
     p.add_argument(
+        "--profile",
+        metavar="TOML",
+        default=None,
+        help="thresholds tuned by `mediastream diarize-tune` (options given here win)",
+    )
+    p.add_argument(
         "--clustering",
         choices=("linkage", "centroid"),
         default=None,
@@ -125,6 +131,11 @@ def _cmd_diarize(args: Any) -> int:
 
     # Contradictory counts (--min-speakers 5 --max-speakers 3) fail before models load.
     speaker_counts(args.num_speakers, args.min_speakers, args.max_speakers)
+    profile = {}
+    if args.profile is not None:
+        from operators.speaker.profile import read_profile
+
+        profile = read_profile(args.profile)
     settings = DiarizeSettings(
         mode=args.mode,
         model=args.model,
@@ -136,6 +147,7 @@ def _cmd_diarize(args: Any) -> int:
         emit_embeddings=args.embeddings,
         chunk_frames=args.chunk_frames,
         options={
+            **profile,
             "num_speakers": args.num_speakers,
             "min_speakers": args.min_speakers,
             "max_speakers": args.max_speakers,

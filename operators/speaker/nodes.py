@@ -7,7 +7,9 @@ A ``diarizer`` node may enrol known voices from reference clips::
     enrol = { ann = "ann.wav", bob = "bob.flac" }
 
 which :func:`build_diarizer` turns into the ``embedding`` model and ``enrolled``
-profiles the operator takes (the model is loaded once, for both). Every other key is a
+profiles the operator takes (the model is loaded once, for both), and load thresholds
+tuned by ``mediastream diarize-tune`` with ``profile = "meeting.toml"`` (keys given in
+the node win over the profile's). Every other key is a
 parameter of :class:`~operators.speaker.diarizer.OnlineDiarizer`, the speaker-count
 hints included (``num_speakers = 2``, or ``min_speakers``/``max_speakers``).
 """
@@ -23,7 +25,20 @@ __all__ = ["NODE_TYPES", "build_diarizer"]
 
 
 def build_diarizer(cls: type[Any], kwargs: dict[str, Any], extra: dict[str, Any]) -> Any:
-    """Build an ``OnlineDiarizer``; ``extra["enrol"]`` (name -> clip path) enrols voices."""
+    """Build an ``OnlineDiarizer``; ``extra["enrol"]`` (name -> clip path) enrols voices,
+    ``extra["profile"]`` (a profile path) sets the thresholds the node does not."""
+    profile = extra.get("profile")
+    if profile is not None:
+        if not isinstance(profile, str):
+            raise NodeValueError("profile", 'expected the path of a profile, "tuned.toml"')
+        from stream import ParameterError
+
+        from .profile import read_profile
+
+        try:
+            kwargs = {**read_profile(profile), **kwargs}
+        except ParameterError as exc:
+            raise NodeValueError("profile", str(exc)) from None
     clips = extra.get("enrol")
     if clips is None:
         return cls(**kwargs)
@@ -48,6 +63,7 @@ NODE_TYPES = [
     NodeType("diarizer", "operator", "operators.speaker.diarizer:OnlineDiarizer",
              "online speaker diarization (segmentation-3.0 + CAM++): speaker turns",
              renames={"model": "embedding"}, hidden=("enrolled",),
-             extra={"enrol": "table of name = reference clip path"},
+             extra={"enrol": "table of name = reference clip path",
+                    "profile": "path of a profile written by mediastream diarize-tune"},
              build="operators.speaker.nodes:build_diarizer"),
 ]  # fmt: skip
