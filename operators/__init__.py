@@ -17,6 +17,7 @@ from .dynamics import (
 from .gain import Gain
 from .loudness import LoudnessMeter, LoudnessNormalizer, LoudnessReading, LoudnessSummary
 from .meters import LevelMeter, LevelReading
+from .resample import Resample
 from .speaker import (
     CAMPPlusEmbedding,
     EmbeddingModel,
@@ -64,6 +65,7 @@ __all__ = [
     "LoudnessSummary",
     "OnlineDiarizer",
     "PyannoteEmbedding",
+    "Resample",
     "SegmentationModel",
     "SileroVAD",
     "SpeakerEmbedding",
