@@ -31,6 +31,7 @@ BENCHMARK_MODULES = (
     "diarize_corpora",
     "diarize_startup",
     "live_soak",
+    "live_diarize_soak",
     "long_rss",
     "batch",
 )

@@ -15,7 +15,32 @@ from stream import Graph
 if TYPE_CHECKING:
     from operators.speaker import OnlineDiarizer
 
-__all__ = ["DiarizeSettings", "build_diarize_graph"]
+__all__ = ["DiarizeSettings", "LiveInput", "build_diarize_graph"]
+
+
+@dataclass
+class LiveInput:
+    """An audio input device to diarize live (``mediastream diarize --input-device``).
+
+    Attributes:
+        device: PortAudio device index or name (None: the default input).
+        sample_rate: the device's rate, Hz (default 48000); resampled to the models'.
+        blocksize: frames per device callback (default 1024).
+        duration_s: stop after this many seconds (None: until :meth:`DeviceSource.stop`,
+            Ctrl-C in the CLI).
+        record: also write the captured audio (at the device's rate) to this file (a
+            ``.wav`` is float32, bit for bit what the diarizer got; other extensions
+            use their default codec).
+        queue_s: seconds of input the device hand-off holds while the models work
+            (default 4: a forward pass on a busy machine must not lose audio).
+    """
+
+    device: int | str | None = None
+    sample_rate: int = 48000
+    blocksize: int = 1024
+    duration_s: float | None = None
+    record: str | os.PathLike[str] | None = None
+    queue_s: float = 4.0
 
 
 @dataclass
@@ -49,30 +74,56 @@ class DiarizeSettings:
 
 
 def build_diarize_graph(
-    path: str,
+    path: str | LiveInput,
     settings: DiarizeSettings,
     *,
     rttm: str | os.PathLike[str] | None = None,
     jsonl: str | os.PathLike[str] | None = None,
     uri: str | None = None,
 ) -> tuple[Graph, OnlineDiarizer]:
-    """``FileSource(path, 16 kHz mono) -> OnlineDiarizer -> [RttmSink] [JsonLinesSink]``.
+    """``FileSource(path, 16 kHz mono) -> OnlineDiarizer -> [RttmSink] [JsonLinesSink]``,
+    or for a :class:`LiveInput`, ``DeviceSource -> Resample(16 kHz) -> OnlineDiarizer``
+    (and the captured audio to ``record``).
 
-    The diarizer node is named ``"diarize"``; returns the graph and the operator (whose
-    ``num_speakers``/``labels`` grow while it runs).
+    The source node is named ``"file"`` or ``"input"``, the diarizer ``"diarize"``;
+    returns the graph and the operator (whose ``num_speakers``/``labels`` grow while it
+    runs).
     """
+    from operators import Resample
     from operators.speaker import OnlineDiarizer, enrol, load_embedding_model
-    from sinks import JsonLinesSink, RttmSink
-    from stream import AudioFormat, FileSource, ParameterError, check_output_paths
+    from sinks import AudioFileSink, JsonLinesSink, RttmSink
+    from stream import AudioFormat, DeviceSource, FileSource, ParameterError, check_output_paths
 
     # Open the input and check every output first: a missing file, an output that is
     # the input, two outputs on one file or an RTTM file id that RTTM cannot hold fail
     # before any model loads (that takes seconds).
-    source = FileSource(path, audio=AudioFormat(16000, 1, settings.chunk_frames), video=False)
+    live = path if isinstance(path, LiveInput) else None
+    file_path = path if isinstance(path, str) else ""
+    source: FileSource | DeviceSource
+    inputs: list[tuple[str, str | os.PathLike[str]]] = []
+    if live is None:
+        source = FileSource(
+            file_path, audio=AudioFormat(16000, 1, settings.chunk_frames), video=False
+        )
+        inputs.append(("source 'file'", file_path))
+    else:
+        from stream.devices import find_device, portaudio_calls
+
+        with portaudio_calls("diarize"):  # a missing device fails before the models load
+            find_device("DeviceSource", live.device, "input", 1, live.sample_rate)
+        source = DeviceSource(
+            live.device,
+            sample_rate=live.sample_rate,
+            channels=1,
+            blocksize=live.blocksize,
+            queue_blocks=max(16, round(live.queue_s * live.sample_rate / live.blocksize)),
+            duration=live.duration_s,
+        )
     outputs: list[tuple[str, str | os.PathLike[str]]] = []
-    rttm_sink = jsonl_sink = None
+    rttm_sink = jsonl_sink = record_sink = None
     if rttm is not None:
-        name = uri or os.path.splitext(os.path.basename(path))[0] or "stream"
+        default = "live" if live is not None else os.path.splitext(os.path.basename(file_path))[0]
+        name = uri or default or "stream"
         name = "".join("_" if c.isspace() else c for c in name)
         try:
             rttm_sink = RttmSink(rttm, uri=name)
@@ -86,11 +137,16 @@ def build_diarize_graph(
     if jsonl is not None:
         jsonl_sink = JsonLinesSink(jsonl)
         outputs.append(("sink 'jsonl'", jsonl))
-    check_output_paths([("source 'file'", path)], outputs)
+    if live is not None and live.record is not None:
+        # A WAV recording is float32: bit for bit what was captured and diarized.
+        wav = os.fspath(live.record).lower().endswith(".wav")
+        record_sink = AudioFileSink(live.record, codec="pcm_f32le" if wav else None)
+        outputs.append(("sink 'record'", live.record))
+    check_output_paths(inputs, outputs)
     model = load_embedding_model(settings.model, device=settings.device, threads=settings.threads)
-    if model.sample_rate != 16000:
+    if live is None and model.sample_rate != 16000:
         source = FileSource(
-            path, audio=AudioFormat(model.sample_rate, 1, settings.chunk_frames), video=False
+            file_path, audio=AudioFormat(model.sample_rate, 1, settings.chunk_frames), video=False
         )
     enrolled = enrol(model, settings.enrol) if settings.enrol else None
     op = OnlineDiarizer(
@@ -105,9 +161,19 @@ def build_diarize_graph(
         **settings.options,
     )
     g = Graph()
-    src = g.add(source, "file")
-    node = g.add(op, "diarize")
-    g.connect(src, node)
+    if live is None:
+        g.connect(g.add(source, "file"), (node := g.add(op, "diarize")))
+    else:
+        src = g.add(source, "input")
+        node = g.add(op, "diarize")
+        if live.sample_rate != model.sample_rate:
+            resample = g.add(Resample(model.sample_rate), "resample")
+            g.connect(src["audio"], resample)
+            g.connect(resample, node)
+        else:
+            g.connect(src["audio"], node)
+        if record_sink is not None:
+            g.connect(src["audio"], g.add(record_sink, "record"))
     if rttm_sink is not None:
         g.connect(node, g.add(rttm_sink, "rttm"))
     if jsonl_sink is not None:

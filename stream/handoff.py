@@ -81,6 +81,8 @@ class Capture:
         self.overruns = 0  # blocks dropped because the queue was full
         self.input_overflows = 0  # PortAudio's input overflow flags
         self.last_block_frames = 0
+        # time.monotonic() when the latest block arrived, and the frames captured by then.
+        self.clock: tuple[float, int] | None = None
 
     def push(
         self, indata: npt.NDArray[np.float32], frames: int, adc: float, overflow: bool
@@ -101,6 +103,7 @@ class Capture:
         blocks.append((self.captured, block, overflow))
         self.captured += frames
         self.last_block_frames = frames
+        self.clock = (time.monotonic(), self.captured)
         self.ready.set()
 
 

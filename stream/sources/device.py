@@ -139,6 +139,7 @@ class DeviceSource(Source):
         self._events = False
         self._next = 0
         self._done = False
+        self._stop_at: int | None = None  # set by stop()
         self._dropped = 0
         self._last_data = 0.0
         self._latency_s = 0.0  # the open stream's input latency, kept after close
@@ -162,6 +163,7 @@ class DeviceSource(Source):
         self._capture = Capture(self.queue_blocks)
         self._next = 0
         self._done = False
+        self._stop_at = None
         self._dropped = 0
         self._last_data = time.monotonic()
         self._capture.active = True
@@ -206,6 +208,35 @@ class DeviceSource(Source):
             # Input: nothing worth waiting for. A stream left open (its device is gone)
             # needs no report here: the read that found the device gone raised.
             close_stream(stream, self._finished, drain=False)
+
+    def stop(self) -> None:
+        """End the stream after the audio captured so far: it is delivered, then end of
+        stream, so the graph flushes (a diarizer decides its last turns, files are
+        completed). Safe to call from a signal handler or another thread; a second
+        call changes nothing."""
+        if self._stop_at is not None:
+            return
+        blocks = self._capture.blocks
+        last = blocks[-1] if blocks else None
+        end = last[0] + last[1].shape[1] if last is not None else self._next
+        self._stop_at = end
+        if self._total is None or end < self._total:
+            self._total = end
+        if end <= self._next:
+            self._done = True
+        self._capture.active = False
+        self._capture.ready.set()
+
+    def capture_time(self, frame: int) -> float | None:
+        """``time.monotonic()`` at which input frame ``frame`` was captured (reached
+        this process), extrapolated from the newest block at the stream's rate; None
+        before the first block. For latency figures: a result computed from frames up
+        to ``frame`` came ``time.monotonic() - capture_time(frame)`` seconds later."""
+        clock = self._capture.clock
+        if clock is None:
+            return None
+        t, captured = clock
+        return t - (captured - frame) / self.sample_rate
 
     def read(self, max_items: int) -> list[tuple[str, Item]]:
         """Up to ``max_items`` items, waiting (in this thread) for the device."""
