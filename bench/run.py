@@ -26,6 +26,7 @@ BENCHMARK_MODULES = (
     "dynamics",
     "loudness",
     "align",
+    "align_composite",
     "diarize",
     "diarize_synthetic",
     "diarize_corpora",
