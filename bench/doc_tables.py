@@ -1008,6 +1008,12 @@ _UNITS: tuple[tuple[str, str], ...] = (
     ("_db", "dB"),
     ("_ms", "ms"),
     ("_s", "s"),
+    ("_frames", "frames"),
+    ("_lines", "lines"),
+    ("overruns", "count"),
+    ("input_overflows", "count"),
+    ("turns", "count"),
+    ("speakers", "count"),
 )
 
 
