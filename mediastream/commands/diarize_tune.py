@@ -47,7 +47,7 @@ def add_parser(sub: Any) -> None:
         "--grid",
         choices=("quick", "standard"),  # operators.speaker.tuning.GRIDS
         default="quick",
-        help="quick: 30 settings (default); standard: 200 settings",
+        help="quick: 30 settings (default); standard: 600 settings (also speaker_separation)",
     )
     p.add_argument(
         "--collar",
@@ -107,9 +107,11 @@ def _cmd(args: Any) -> int:
         for value, der in points:
             mark = "  <- chosen" if value == chosen[name] else ""
             say(f"    {value:8g}  {_pct(der):>8}{mark}")
-        values = sorted(result.grid[name])
-        if len(values) > 1 and chosen[name] in (values[0], values[-1]):
-            say(f"    (chosen at the edge of the grid: the best {name} may lie beyond it)")
+        ders = dict(points)
+        if len(points) > 1 and chosen[name] in (points[0][0], points[-1][0]):
+            inner = points[1][0] if chosen[name] == points[0][0] else points[-2][0]
+            if ders[chosen[name]] < ders[inner] - 1e-9:  # still falling towards the edge
+                say(f"    (chosen at the edge of the grid: the best {name} may lie beyond it)")
     n = len(cv.folds)
     how = "leave one recording out" if all(len(f[0]) == 1 for f in cv.folds) else f"{n} folds"
     say("")

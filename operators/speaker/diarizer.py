@@ -109,6 +109,11 @@ class OnlineDiarizer(Operator):
         new_speaker_distance: cosine distance above which a new speaker is created at
             once (default per model and mode, segmentation/vad: CAM++ 0.62/0.4, GE2E
             0.3/0.2, others 0.6/0.4).
+        speaker_separation: linkage clustering, the centroid distance to the nearest
+            speaker at or below which a cluster that reached ``min_cluster_size`` does
+            not become a speaker of its own (the cut split one real voice); its
+            embeddings go to that speaker (default per backend,
+            ``settings.SPEAKER_SEPARATION``; 0: off).
         num_speakers: the number of speakers, when known: sets ``min_speakers`` and
             ``max_speakers`` both (a hint, not a guarantee: a voice that never speaks
             long enough is not found). Read back as ``settings.num_speakers``: the
@@ -167,6 +172,7 @@ class OnlineDiarizer(Operator):
         linkage_distance: float | None = None,
         min_cluster_size: float = 8.0,
         new_speaker_distance: float | None = None,
+        speaker_separation: float | None = None,
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
@@ -197,6 +203,7 @@ class OnlineDiarizer(Operator):
             linkage_distance=linkage_distance,
             min_cluster_size=min_cluster_size,
             new_speaker_distance=new_speaker_distance,
+            speaker_separation=speaker_separation,
             num_speakers=num_speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
@@ -430,5 +437,6 @@ def _clustering(settings: DiarizerSettings) -> IncrementalClustering | LinkageCl
             max_speakers=s.max_speakers,
             dim=s.dim,
             min_speakers=s.min_speakers,
+            speaker_separation=s.speaker_separation,
         )
     return IncrementalClustering(s.new_speaker_distance, max_speakers=s.max_speakers, dim=s.dim)

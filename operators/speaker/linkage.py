@@ -89,6 +89,12 @@ class LinkageClustering:
         hint_cut: the lowest cut ``min_speakers`` may lower it to (default 0.45, above
             the typical mean distance of one real voice's embeddings, ~0.37 for clean
             read speech).
+        speaker_separation: cosine distance between a big cluster's centroid and the
+            nearest speaker's centroid at or below which the cluster does not become a
+            speaker of its own (default 0: off): the cut splits one real voice into
+            clusters whose centroids stay close, where two voices' centroids do not.
+            Its embeddings go to the nearest speaker meanwhile; the cluster becomes a
+            speaker once it moves farther away.
         capacity: most entries kept (default 400); past it the two nearest merge.
         dim: embedding size, or None to take it from the first call.
     """
@@ -104,6 +110,7 @@ class LinkageClustering:
         *,
         min_speakers: int = 1,
         hint_cut: float = 0.45,
+        speaker_separation: float = 0.0,
     ) -> None:
         check_distance("LinkageClustering", "linkage_distance", linkage_distance)
         check_distance("LinkageClustering", "new_speaker_distance", new_speaker_distance)
@@ -115,6 +122,8 @@ class LinkageClustering:
                 f"{max_speakers}], got {min_speakers!r}"
             )
         check_distance("LinkageClustering", "hint_cut", hint_cut)
+        if speaker_separation != 0:
+            check_distance("LinkageClustering", "speaker_separation", speaker_separation)
         if not isinstance(capacity, int) or capacity < 2:
             raise ParameterError(
                 f"LinkageClustering.capacity must be an int >= 2, got {capacity!r}"
@@ -125,6 +134,7 @@ class LinkageClustering:
         self.max_speakers = max_speakers
         self.min_speakers = min_speakers
         self.hint_cut = float(hint_cut)
+        self.speaker_separation = float(speaker_separation)
         self.capacity = capacity
         self.dim = dim
         self._history = LinkageHistory(capacity)
@@ -248,6 +258,8 @@ class LinkageClustering:
                     q = have[tentative][int(np.argmin(dist[tentative]))]
                     spk[c], spk[q] = spk[q], -1
                     continue
+                if self.speaker_separation > 0 and float(dist.min()) <= self.speaker_separation:
+                    continue  # one voice the cut split: its centroid is a speaker's
             if self.num_speakers < self.max_speakers:
                 spk[c] = self.num_speakers
                 created[self.num_speakers] = True

@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_MAX_SPEAKERS",
     "LINKAGE_DISTANCE",
     "NEW_SPEAKER_DISTANCE",
+    "SPEAKER_SEPARATION",
     "ClusteringKind",
     "DiarizerSettings",
     "Mode",
@@ -57,6 +58,9 @@ NEW_SPEAKER_DISTANCE = {"campplus": (0.62, 0.4), "ge2e": (0.3, 0.2)}
 # their <= 5 % target is a requirement (tests/e2e/test_diarize_synthetic.py). A backend
 # without one defaults to "centroid" clustering.
 LINKAGE_DISTANCE = {"campplus": 0.38}
+# Linkage clustering's speaker_separation per backend (see LinkageClustering): a big
+# cluster whose centroid is this close to a speaker's is that voice split by the cut.
+SPEAKER_SEPARATION: dict[str, float] = {}
 
 
 # Most speakers when neither ``num_speakers`` nor ``max_speakers`` says otherwise.
@@ -111,6 +115,9 @@ class DiarizerSettings:
         new_speaker_distance: cosine distance above which a new speaker is created at
             once (default per model and mode: CAM++ 0.62/0.4, GE2E 0.3/0.2, others
             0.6/0.4).
+        speaker_separation: linkage clustering, centroid distance to the nearest
+            speaker at or below which a big cluster does not become a speaker (default
+            per model: ``SPEAKER_SEPARATION``; 0: off).
         num_speakers: the number of speakers when known (a hint: ``min_speakers`` and
             ``max_speakers`` both), or None.
         min_speakers: fewest speakers expected (1: no hint); linkage clustering lowers
@@ -146,6 +153,7 @@ class DiarizerSettings:
     linkage_distance: float | None
     min_cluster_size: float
     new_speaker_distance: float
+    speaker_separation: float
     num_speakers: int | None
     min_speakers: int
     max_speakers: int
@@ -175,6 +183,7 @@ class DiarizerSettings:
         linkage_distance: float | None = None,
         min_cluster_size: float = 8.0,
         new_speaker_distance: float | None = None,
+        speaker_separation: float | None = None,
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
@@ -225,6 +234,7 @@ class DiarizerSettings:
         num, lo, hi = speaker_counts(num_speakers, min_speakers, max_speakers)
         cut = linkage_distance if linkage_distance is not None else LINKAGE_DISTANCE.get(model.name)
         kind = _clustering_kind(clustering, seg, cut, model.name)
+        sep = 0.0
         # The strategy's own parameters, reported under its name as its constructor does
         # (linkage_distance and min_cluster_size are read by linkage clustering only).
         if kind == "linkage":
@@ -233,6 +243,13 @@ class DiarizerSettings:
             min_cluster_size = check_positive(
                 "LinkageClustering", "min_cluster_size", min_cluster_size
             )
+            sep = (
+                speaker_separation
+                if speaker_separation is not None
+                else SPEAKER_SEPARATION.get(model.name, 0.0)
+            )
+            if sep != 0:
+                sep = check_distance("LinkageClustering", "speaker_separation", sep)
         else:
             dist = check_distance("IncrementalClustering", "new_speaker_distance", dist)
             if lo > 1:
@@ -268,6 +285,7 @@ class DiarizerSettings:
             linkage_distance=cut,
             min_cluster_size=min_cluster_size,
             new_speaker_distance=dist,
+            speaker_separation=float(sep),
             num_speakers=num,
             min_speakers=lo,
             max_speakers=hi,

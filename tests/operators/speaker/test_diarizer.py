@@ -265,6 +265,7 @@ def test_rejects_the_wrong_rate_at_build_time() -> None:
         {"latency_s": 9.0},
         {"onset": 1.5},
         {"max_speakers": 0},
+        {"speaker_separation": 2.5},
         {"min_gap_s": -1},
         {"enrolled": {"ann": np.zeros(192, np.float32)}},
         {"enrolled": {"ann": np.ones(10, np.float32)}},

@@ -93,6 +93,31 @@ def test_a_close_voice_is_found_after_min_cluster_size_and_relabels_its_start() 
     assert 1 - float(c.centroids[0] @ a_dir) < 0.01
 
 
+@pytest.mark.parametrize(("separation", "speakers"), [(0.0, 2), (0.2, 2), (0.35, 1)])
+def test_speaker_separation_keeps_a_split_voice_one_speaker(
+    separation: float, speakers: int
+) -> None:
+    """A voice whose two halves sit 0.3 apart (centroids), farther than the cut (0.2):
+    the cut makes two big clusters. Without a separation (or one below 0.3) the second
+    becomes a speaker; with 0.35 it stays with the first, its embeddings labelled so."""
+    rng = np.random.default_rng(2)
+    a_dir, b_dir = _voices(rng, 32, 0.3)
+    c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, speaker_separation=separation)
+    for e in _around(rng, a_dir, 12, 0.02):
+        c.assign(e[None])
+    labels = [int(c.assign(e[None]).labels[0]) for e in _around(rng, b_dir, 12, 0.02)]
+    assert c.num_speakers == speakers
+    assert labels[-1] == speakers - 1
+    # A truly distinct voice (0.5 away) is still found with the separation on.
+    far = LinkageClustering(0.2, 6, new_speaker_distance=0.62, speaker_separation=0.35)
+    a_dir, c_dir = _voices(rng, 32, 0.5)
+    for e in _around(rng, a_dir, 12, 0.02):
+        far.assign(e[None])
+    for e in _around(rng, c_dir, 12, 0.02):
+        far.assign(e[None])
+    assert far.num_speakers == 2
+
+
 def test_cannot_link_gives_a_second_local_speaker_its_own_speaker() -> None:
     rng = np.random.default_rng(2)
     a_dir, b_dir = _voices(rng, 16, 0.5)
@@ -146,6 +171,8 @@ def test_max_speakers_caps_creation() -> None:
         {"min_cluster_size": 0},
         {"max_speakers": 0},
         {"capacity": 1},
+        {"speaker_separation": -0.1},
+        {"speaker_separation": 2.0},
     ],
 )
 def test_bad_parameters_are_refused(kwargs: dict[str, float]) -> None:
