@@ -228,14 +228,16 @@ def _build(ck: PyanNetCheckpoint) -> Any:
             self.stride = ck.stride
             self.padding = 0
             self.is_pinv = False
-            self._frozen: Any = None
+            # A buffer (not saved in the state dict), so ``.to(device)`` moves it too.
+            self.register_buffer("_frozen", None, persistent=False)
 
         def freeze(self) -> None:
             with torch.no_grad():
                 self._frozen = self.filterbank.filters().detach()
 
         def forward(self, x: Any) -> Any:
-            filters = self._frozen if self._frozen is not None else self.filterbank.filters()
+            frozen: Any = self._frozen
+            filters = frozen if frozen is not None else self.filterbank.filters()
             return F.conv1d(x, filters.to(x.dtype), stride=self.stride)
 
     class SincNet(nn.Module):

@@ -51,6 +51,20 @@ def test_the_own_module_equals_pyannotes_model_on_real_speech() -> None:
     assert float(a.exp()[..., 1:4].max()) > 0.9
 
 
+def test_the_frozen_filters_move_with_the_module() -> None:
+    """The sinc filters are computed once after loading and kept as a (non-persistent)
+    buffer: ``.to(device)`` moves them with the weights (CUDA), the state dict stays
+    pyannote's."""
+    import torch
+
+    own = load_pyannet(_checkpoint_path())
+    enc = own.sincnet.conv1d[0]
+    assert "sincnet.conv1d.0._frozen" in dict(own.named_buffers())
+    assert "sincnet.conv1d.0._frozen" not in own.state_dict()
+    own = own.to(torch.float64)
+    assert enc._frozen.dtype == torch.float64
+
+
 def test_the_powerset_mapping_is_pyannotes() -> None:
     from pyannote.audio.utils.powerset import Powerset
 
