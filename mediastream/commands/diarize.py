@@ -189,7 +189,7 @@ def _cmd_diarize(args: Any) -> int:
         assert isinstance(node, DeviceSource)
         device = node
     if device is not None:
-        _warm_up(op, settings)
+        _warm_up(op)
     if not args.quiet:
         what = args.input if device is None else f"input device {_device_name(source)}"
         print(
@@ -273,7 +273,7 @@ def _input(args: Any) -> str | LiveInput:
         if args.input is None:
             raise ParameterError("diarize needs IN (a file or URL) or --input-device [DEV]")
         if given:
-            raise ParameterError(f"{', '.join(given)} only apply with --input-device")
+            raise ParameterError(f"{', '.join(given)}: only with --input-device (IN is a file)")
         return str(args.input)
     if args.input is not None:
         raise ParameterError(f"give IN ({args.input!r}) or --input-device, not both")
@@ -288,7 +288,7 @@ def _device_name(live: LiveInput) -> str:
     return "(default)" if live.device is None else repr(live.device)
 
 
-def _warm_up(op: Any, settings: DiarizeSettings) -> None:
+def _warm_up(op: Any) -> None:
     """Run the models once on silence before the device opens: the first forward
     passes (and Numba's first calls) take long enough to overrun a live input."""
     import numpy as np

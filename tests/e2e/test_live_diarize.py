@@ -121,8 +121,12 @@ def test_live_diarization_keeps_up_and_equals_the_file(jack: JackServer, tmp_pat
     der = DiarizationErrorRate(collar=0.5, skip_overlap=False)(sample_reference(), hyp)
     print(f"live DER on sample.wav (collar 0.5): {100 * der:.1f} %")
     assert len({s for _, _, s in live}) >= 2
+    # Bound: the streaming diarizer's DER on sample.wav depends on where the speech
+    # starts in its 0.5 s buffer grid: 0.4-23.7 % over leading silences of 0-2 s in
+    # 0.1 s steps (the same audio from a file; median 9 %), so the play offset decides.
+    # A broken live path (wrong rate, lost or shifted audio) scores far above 30 %.
     if exact:  # (else JACK dropped some of the conversation: the reference does not hold)
-        assert der < 0.2, live
+        assert der < 0.3, live
 
 
 def test_ctrl_c_ends_the_stream_and_the_last_turns_are_written(
@@ -186,7 +190,7 @@ def test_live_usage_errors_come_before_the_models_load(jack: JackServer, tmp_pat
     cases = {  # usage errors exit 2; a device that cannot be opened is a media error, 1
         (): (2, "diarize needs IN (a file or URL) or --input-device"),
         ("x.wav", "--input-device"): (2, "give IN ('x.wav') or --input-device, not both"),
-        ("x.wav", "--rate", "16000"): (2, "--rate only apply with --input-device"),
+        ("x.wav", "--rate", "16000"): (2, "--rate: only with --input-device (IN is a file)"),
         ("--input-device", "nosuch"): (1, "no input device matches 'nosuch'"),
     }
     for args, (code, message) in cases.items():
