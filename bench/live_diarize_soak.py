@@ -58,19 +58,15 @@ def _rss_mb(pid: int) -> float:
 
 def _conversation(seconds: float) -> np.ndarray:
     """sample.wav at 48 kHz, repeated to ``seconds``, as (frames, 1) float32."""
-    from operators import Resample
-    from tests.live_support import RATE
-    from tests.operators.speaker.support import RATE as SPEECH_RATE
-    from tests.operators.speaker.support import sample_audio
+    from tests.live_support import RATE, speech_at_device_rate
 
-    items = Resample(RATE).run_all(sample_audio()[None, :], SPEECH_RATE, chunk_frames=48000)
-    one = np.concatenate([i.data for i in items], axis=1)[0]
+    one = speech_at_device_rate()
     reps = int(np.ceil(seconds * RATE / one.shape[0]))
     return np.tile(one, reps)[: int(seconds * RATE), None].astype(np.float32)
 
 
 def soak(seconds: float) -> dict[str, float]:
-    from tests.live_support import Rig, jack_env, jack_server, port_number
+    from tests.live_support import Rig, jack_env, jack_server, new_input_ports
 
     speech = _conversation(seconds)
     with jack_server() as jack:
@@ -83,16 +79,9 @@ def soak(seconds: float) -> dict[str, float]:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 180
-            new: list[str] = []
-            while time.monotonic() < deadline and proc.poll() is None:
-                new = [p for p in jack.ports() if p.startswith("PortAudio") and p not in before]
-                if any(":in_" in p for p in new):
-                    break
-                time.sleep(0.05)
-            ins = sorted((p for p in new if ":in_" in p), key=port_number)
+            ins = new_input_ports(jack, before, proc, timeout=180.0)
             if len(ins) != 1:
-                raise RuntimeError(f"diarize opened no input port ({new}, exit {proc.poll()})")
+                raise RuntimeError(f"diarize opened no input port ({ins}, exit {proc.poll()})")
             jack.connect(rig.outputs[0], ins[0])
             rig.play(speech)
             time.sleep(5.0)

@@ -242,3 +242,29 @@ def first_nonzero(x: npt.NDArray[Any]) -> int:
     nz = np.flatnonzero(flat)
     assert nz.size, "no signal arrived"
     return int(nz[0])
+
+
+def new_input_ports(
+    jack: JackServer, before: set[str], proc: subprocess.Popen[Any], timeout: float = 120.0
+) -> list[str]:
+    """The PortAudio input ports that appeared since ``before`` (the ports of a command
+    that opened its input device), in port order, once there are some; what there is
+    when ``proc`` exits or ``timeout`` s pass (the command loads its models first)."""
+    deadline = time.monotonic() + timeout
+    new: list[str] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        new = [p for p in jack.ports() if p.startswith("PortAudio") and p not in before]
+        if any(":in_" in p for p in new):
+            break
+        time.sleep(0.05)
+    return sorted((p for p in new if ":in_" in p), key=port_number)
+
+
+def speech_at_device_rate() -> npt.NDArray[np.float32]:
+    """pyannote's sample.wav (30 s, two real voices) resampled to :data:`RATE`, 1-D."""
+    from operators import Resample
+    from tests.operators.speaker.support import RATE as SPEECH_RATE
+    from tests.operators.speaker.support import sample_audio
+
+    items = Resample(RATE).run_all(sample_audio()[None, :], SPEECH_RATE, chunk_frames=48000)
+    return np.concatenate([i.data for i in items], axis=1)[0]

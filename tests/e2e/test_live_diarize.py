@@ -21,10 +21,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from operators import Resample
-from tests.live_support import RATE, JackServer, Rig, jack_env, jack_server, port_number
-from tests.operators.speaker.support import RATE as SPEECH_RATE
-from tests.operators.speaker.support import sample_audio
+from tests.live_support import (
+    RATE,
+    JackServer,
+    Rig,
+    jack_env,
+    jack_server,
+    new_input_ports,
+    speech_at_device_rate,
+)
 
 BIN = Path(sys.executable).with_name("mediastream")
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,11 +43,6 @@ def jack() -> object:
 
 def _env(jack: JackServer) -> dict[str, str]:
     return {**os.environ, **jack_env(jack.name), "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
-
-
-def _speech_48k() -> np.ndarray:
-    items = Resample(RATE).run_all(sample_audio()[None, :], SPEECH_RATE, chunk_frames=48000)
-    return np.concatenate([i.data for i in items], axis=1)[0]
 
 
 def _blocks_found(rec: np.ndarray, speech: np.ndarray, block: int = RATE) -> float:
@@ -73,7 +73,7 @@ def _turns(rttm: Path) -> list[tuple[str, str, str]]:
 
 
 def test_live_diarization_keeps_up_and_equals_the_file(jack: JackServer, tmp_path: Path) -> None:
-    speech = _speech_48k()
+    speech = speech_at_device_rate()
     rig = Rig(jack, 1, record_s=1.0)
     before = {p for p in jack.ports() if p.startswith("PortAudio")}
     proc = subprocess.Popen(
@@ -83,15 +83,8 @@ def test_live_diarization_keeps_up_and_equals_the_file(jack: JackServer, tmp_pat
         env=_env(jack), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120  # the models load before the device opens
-        new: list[str] = []
-        while time.monotonic() < deadline and proc.poll() is None:
-            new = [p for p in jack.ports() if p.startswith("PortAudio") and p not in before]
-            if any(":in_" in p for p in new):
-                break
-            time.sleep(0.05)
-        ins = sorted((p for p in new if ":in_" in p), key=port_number)
-        assert len(ins) == 1, (new, proc.poll())
+        ins = new_input_ports(jack, before, proc)  # the models load before the device opens
+        assert len(ins) == 1, (ins, proc.poll())
         jack.connect(rig.outputs[0], ins[0])
         rig.play(speech[:, None])
         out, err = proc.communicate(timeout=120)
@@ -160,7 +153,7 @@ def test_ctrl_c_ends_the_stream_and_the_last_turns_are_written(
 ) -> None:
     """Without --duration the input runs until Ctrl-C: the first one ends the stream,
     the diarizer decides what it holds, the RTTM and the recording are complete."""
-    speech = _speech_48k()[: 20 * RATE]
+    speech = speech_at_device_rate()[: 20 * RATE]
     rig = Rig(jack, 1, record_s=1.0)
     before = {p for p in jack.ports() if p.startswith("PortAudio")}
     proc = subprocess.Popen(
@@ -170,15 +163,8 @@ def test_ctrl_c_ends_the_stream_and_the_last_turns_are_written(
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        new: list[str] = []
-        while time.monotonic() < deadline and proc.poll() is None:
-            new = [p for p in jack.ports() if p.startswith("PortAudio") and p not in before]
-            if any(":in_" in p for p in new):
-                break
-            time.sleep(0.05)
-        ins = [p for p in new if ":in_" in p]
-        assert len(ins) == 1, (new, proc.poll())
+        ins = new_input_ports(jack, before, proc)
+        assert len(ins) == 1, (ins, proc.poll())
         jack.connect(rig.outputs[0], ins[0])
         rig.play(speech[:, None])
         while not rig.done_playing() and proc.poll() is None:
