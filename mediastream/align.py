@@ -203,10 +203,14 @@ def build_align_graph(
     max_scale: float = 1.0,
     max_pending_s: float = 600.0,
     composite_codec: str = "libx264",
+    composite_cache_mb: float = 512.0,
 ) -> Graph:
     """The graph: fg and bg file sources -> ``align`` (VideoAlign) -> optional sinks:
     ``pairs`` (JSON Lines) and ``composite`` (:class:`~mediastream.composite.CompositeSink`,
     the fg drawn over the bg, encoded with ``composite_codec``).
+
+    ``composite_cache_mb``: the composite's window of decoded frames per input
+    (:class:`~mediastream.composite.CompositeSink` ``frame_cache_mb``; default 512 MB).
 
     ``max_pending_s``: VideoAlign's bound on the fg held before the bg reaches it
     (seconds of fg; past it the run fails naming the time, see
@@ -220,6 +224,13 @@ def build_align_graph(
     from sinks import JsonLinesSink
 
     g = Graph()
+    composite = (
+        None
+        if composite_path is None
+        else CompositeSink(
+            setup, composite_path, codec=composite_codec, frame_cache_mb=composite_cache_mb
+        )
+    )
     fg = g.add(
         FileSource(
             setup.fg_path,
@@ -252,7 +263,8 @@ def build_align_graph(
     g.connect(bg["video"], align["bg"])
     if pairs_path is not None:
         g.connect(align, g.add(JsonLinesSink(pairs_path), "pairs"))
-    if composite_path is not None:
-        composite = CompositeSink(setup, composite_path, codec=composite_codec)
+    if composite is not None:
+        # The composite takes the sources' decoded frames: each file is decoded once.
+        composite.attach(g.node("fg"), g.node("bg"))
         g.connect(align, g.add(composite, "composite"))
     return g

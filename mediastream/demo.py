@@ -231,6 +231,9 @@ def load_demo_graph(inputs: DemoInputs, out_dir: str | os.PathLike[str]) -> Any:
     if setup.factor != 1.0:
         raise ParameterError("the demo composite expects the input at its working size")
     path = gf.out_dir / _COMPOSITE
-    gf.graph.connect(gf.graph["align"], gf.graph.add(CompositeSink(setup, path), "composite"))
+    composite = CompositeSink(setup, path)
+    # The graph's own sources of the aligner's fg and bg hand it their decoded frames.
+    composite.attach(gf.graph.node("target"), gf.graph.node("media"))
+    gf.graph.connect(gf.graph["align"], gf.graph.add(composite, "composite"))
     gf.outputs.append(path)
     return gf

@@ -27,6 +27,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="PAIRS.jsonl", help="write every pair as JSON Lines")
     p.add_argument("--composite", metavar="OUT.mp4", help="write fg overlaid on bg (fg timing)")
     p.add_argument(
+        "--composite-cache-mb", type=non_negative_float, default=512.0, metavar="MB",
+        help="decoded frames the composite keeps from the alignment's own decoding, per "
+        "input, so neither file is decoded twice; frames that left it are decoded again "
+        "(default 512; 0 decodes both files a second time)",
+    )  # fmt: skip
+    p.add_argument(
         "--max-lag", type=int, default=90, metavar="N",
         help="most fg frames a pair may wait before it is forced out (default 90)",
     )  # fmt: skip
@@ -82,6 +88,7 @@ def _cmd_align(args: argparse.Namespace) -> int:
         min_scale=args.min_scale,
         max_scale=args.max_scale,
         max_pending_s=args.max_pending_s,
+        composite_cache_mb=args.composite_cache_mb,
     )
     summary = AlignSummary(setup)
     if not args.quiet:

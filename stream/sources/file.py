@@ -24,7 +24,7 @@ import contextlib
 import math
 import os
 import warnings
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
@@ -171,8 +171,10 @@ class _VideoPipe:
         where: str = "video stream",
         limit: Fraction | None = None,
         on_error: str = "raise",
+        tap: Callable[[str, int, Any], None] | None = None,
     ) -> None:
         self.port = port
+        self.tap = tap
         self.where = where
         self.limit = limit  # frames later than this (s) lie past the declared end
         self.on_error = on_error
@@ -232,6 +234,8 @@ class _VideoPipe:
             self.index = round(t * self.frame_rate) if self.frame_rate and self.start > 0 else 0
         else:
             self.index += 1
+        if self.tap is not None:
+            self.tap(self.port, self.index, frame)
         out = frame.reformat(
             width=self.width,
             height=self.height,
@@ -279,6 +283,13 @@ class FileSource(Source):
             stretch is listed in ``damage`` and warned about with a
             ``RuntimeWarning`` naming its time) and ends quietly where a truncated
             file ends.
+        on_video_frame: called with ``(port, index, frame)`` for every video frame
+            the source emits, before its conversion: ``frame`` is the decoder's
+            ``av.VideoFrame`` (native size and pixel format), ``index`` the emitted
+            :class:`~stream.VideoFrame`'s index. It runs in the decoding thread and
+            must be quick; a consumer that needs the full-size frame (e.g.
+            :class:`mediastream.composite.CompositeSink`) keeps it instead of decoding
+            the file a second time. Default ``None``.
 
     Only the ports that are connected in the graph are decoded.
     """
@@ -298,8 +309,10 @@ class FileSource(Source):
         options: Mapping[str, str] | None = None,
         timeout: float | None = 30.0,
         on_error: Literal["raise", "skip"] = "raise",
+        on_video_frame: Callable[[str, int, Any], None] | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        self.on_video_frame = on_video_frame
         if not (start >= 0 and math.isfinite(start)):
             raise ParameterError(f"FileSource.start must be finite and >= 0 seconds, got {start}")
         if duration is not None and not (duration > 0 and math.isfinite(duration)):
@@ -546,6 +559,7 @@ class FileSource(Source):
                     where=f"{self.path!r}: video stream {info.kind_index}",
                     limit=limit,
                     on_error=self.on_error,
+                    tap=self.on_video_frame,
                 )
         if not pipes:
             return

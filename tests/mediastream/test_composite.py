@@ -101,12 +101,15 @@ def _events(path: Path) -> list[dict[str, object]]:
 
 
 def _aligned(
-    tmp_path: Path, spec: PairSpec, **kw: object
+    tmp_path: Path, spec: PairSpec, cache_mb: float = 512.0, **kw: object
 ) -> tuple[AlignSetup, list[tuple[int, int]], tuple[float, float, float, float], CompositeSink]:
     fg, bg, _ = write_pair(tmp_path, spec)
     setup = align_setup(fg, bg, **kw)  # type: ignore[arg-type]
     graph = build_align_graph(
-        setup, pairs_path=tmp_path / "pairs.jsonl", composite_path=tmp_path / "one.mkv"
+        setup,
+        pairs_path=tmp_path / "pairs.jsonl",
+        composite_path=tmp_path / "one.mkv",
+        composite_cache_mb=cache_mb,
     )
     sink = graph.node("composite")
     assert isinstance(sink, CompositeSink)
@@ -144,6 +147,8 @@ def test_one_pass_equals_the_two_pass_composite(
     setup, pairs, region, sink = _aligned(tmp_path, spec, work_width=work_width)
     assert pairs and [p[0] for p in pairs] == list(range(len(pairs)))
     assert sink.frames_written == len(pairs)
+    # Every frame came from the alignment's own sources: no file was decoded twice.
+    assert sink.frames_decoded == 0
     _two_pass_composite(setup, pairs, region, tmp_path / "two.mkv")
     one, one_pts, one_rate = _decode(tmp_path / "one.mkv")
     two, two_pts, two_rate = _decode(tmp_path / "two.mkv")
@@ -161,6 +166,34 @@ def test_one_pass_equals_the_two_pass_composite(
         want = bg[bj].copy()
         want[y0:y1, x0:x1] = cv2.resize(fg[fi], (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
         assert np.array_equal(one[fi], want), fi
+
+
+@pytest.mark.parametrize("cache_mb", [0.0, 0.2])
+def test_frames_that_left_the_window_are_decoded_by_the_sink_with_the_same_result(
+    tmp_path: Path, cache_mb: float
+) -> None:
+    # 0.2 MB keeps about 4 frames of the 320x180 bg (4:2:0, 86 kB each): the first
+    # pairs come after their frames left the window (the sink decodes them itself),
+    # later ones may find theirs; 0 keeps none. The output is the same pixels.
+    spec = PairSpec(fg_fps=30, fg_frames=40, bg_frames=90, cut_at=None)
+    big = tmp_path / "big"
+    big.mkdir()
+    setup, pairs, _, ref = _aligned(big, spec)
+    assert ref.frames_decoded == 0
+    _, pairs2, _, sink = _aligned(tmp_path, spec, cache_mb=cache_mb)
+    assert pairs2 == pairs
+    assert 0 < sink.frames_decoded <= len(pairs) + pairs[-1][1] + 1
+    if cache_mb == 0:  # every fg frame and every bg frame up to the last pair's
+        assert sink.frames_decoded == len(pairs) + pairs[-1][1] + 1
+    one, one_pts, _ = _decode(big / "one.mkv")
+    two, two_pts, _ = _decode(tmp_path / "one.mkv")
+    assert one_pts == two_pts
+    for k, (a, b) in enumerate(zip(one, two, strict=True)):
+        assert np.array_equal(a, b), k
+    with pytest.raises(ParameterError, match="frame_cache_mb"):
+        CompositeSink(setup, tmp_path / "x.mkv", frame_cache_mb=-1)
+    with pytest.raises(ParameterError, match="frame_cache_mb"):
+        CompositeSink(setup, tmp_path / "x.mkv", frame_cache_mb=float("nan"))
 
 
 def _reg_event(x: float = 10, y: float = 10, w: float = 40, h: float = 24) -> Event[object]:

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,6 +128,30 @@ def test_video_pixels_match_the_pattern(media: dict[str, Path]) -> None:
         if p == "video"
     ]
     assert np.array_equal(bgr[10].data[..., ::-1], frames[10].data)
+
+
+def test_on_video_frame_hands_over_each_decoded_frame_before_its_conversion(
+    media: dict[str, Path],
+) -> None:
+    seen: list[tuple[str, int, int, int, str, int]] = []
+
+    def keep(port: str, index: int, frame: object) -> None:
+        f: Any = frame
+        seen.append((port, index, f.width, f.height, f.format.name, f.pts))
+
+    src = FileSource(
+        media["av.mkv"],
+        audio=False,
+        video=VideoFormat(width=80, pixel_format="gray"),
+        start=1.25,
+        duration=1.0,
+        on_video_frame=keep,
+    )
+    frames = [i for p, i in src if p == "video"]
+    assert isinstance(frames[0], VideoFrame) and frames[0].data.shape == (45, 80)
+    # One call per emitted frame, same index and pts, at the decoder's size and format.
+    assert [(s[0], s[1], s[5]) for s in seen] == [("video", f.index, f.pts) for f in frames]
+    assert {s[2:5] for s in seen} == {(320, 180, "yuv420p")}
 
 
 def test_start_and_duration_are_sample_exact(media: dict[str, Path]) -> None:
