@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._filters import TP_HISTORY
@@ -57,9 +59,9 @@ _FILTER = 6  # filter state values per channel
 _ACC = _FILTER  # the accumulators start at _ACC * C, the true peaks at _PEAK * C...
 _PEAK = _FILTER + 1
 _HIST = _FILTER + 2
-_BLOCK = 1024  # frames K-weighted at a time (the shelf numerator's scratch)
+_WORK = 32  # float64 scratch of the K-weighting: paired coefficients, lanes' state
 _TP_BLOCK = 2048  # frames through the true-peak interpolator at a time
-SCRATCH = 2 * _BLOCK + (TP_HISTORY + _TP_BLOCK) // 2  # float64 scratch of measure
+SCRATCH = _WORK + (TP_HISTORY + _TP_BLOCK) // 2  # float64 scratch of measure
 
 
 def state_size(channels: int) -> int:
@@ -119,8 +121,83 @@ def _float32_from_bits_intrinsic(typingctx, bits):  # type: ignore[no-untyped-de
     return sig, codegen
 
 
+@intrinsic
+def _k_weight_pair_intrinsic(typingctx, xa, xb, n, coef, st):  # type: ignore[no-untyped-def]
+    """K-weight ``n`` frames of two float32 rows ``xa``, ``xb`` (contiguous) and add their
+    squares to two accumulators, both channels in the two lanes of one ``<2 x double>``
+    (SSE2/AVX: one vector instruction does what two scalar ones did; Numba's own code
+    leaves SLP vectorisation off, so the lanes are written out here in LLVM IR).
+
+    Per lane, per frame, the operations of the scalar definition in the same order
+    (``llvm.fma`` rounds once in either form, so the bits are those of the scalar code):
+    ``u = fma(b2, x2, fma(b1, x1, b0 * x))``, ``y = fma(-a1, y1, fma(-a2, y2, u))``,
+    ``z = fma(-d1, z1, fma(-d2, z2, ((y - y1) - y1) + y2))``, ``acc = fma(z, z, acc)``.
+    ``coef``: 14 float64, each coefficient twice (one per lane): b0 b1 b2 -a1 -a2 -d1
+    -d2. ``st``: 14 float64, lanes a/b of x1 x2 y1 y2 z1 z2 acc, read and written back.
+    """
+    arrays = (xa, xb, coef, st)
+    if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays):
+        return None
+    if (xa.dtype, xb.dtype, coef.dtype, st.dtype) != (types.float32,) * 2 + (types.float64,) * 2:
+        return None
+    sig = types.void(xa, xb, n, coef, st)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        xa_t, xb_t, _, coef_t, st_t = signature.args
+        p_xa = context.make_array(xa_t)(context, builder, args[0]).data
+        p_xb = context.make_array(xb_t)(context, builder, args[1]).data
+        p_cf = context.make_array(coef_t)(context, builder, args[3]).data
+        p_st = context.make_array(st_t)(context, builder, args[4]).data
+        i32, i64, f64 = ir.IntType(32), ir.IntType(64), ir.DoubleType()
+        vec = ir.VectorType(f64, 2)
+        fma = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
+            builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fma.v2f64"
+        )
+
+        def pair(a: ir.Value, b: ir.Value) -> ir.Value:
+            v = builder.insert_element(ir.Constant(vec, ir.Undefined), a, ir.Constant(i32, 0))
+            return builder.insert_element(v, b, ir.Constant(i32, 1))
+
+        def load_pair(ptr: ir.Value, k: int) -> ir.Value:
+            return pair(
+                builder.load(builder.gep(ptr, [ir.Constant(i64, k)])),
+                builder.load(builder.gep(ptr, [ir.Constant(i64, k + 1)])),
+            )
+
+        b0, b1, b2, na1, na2, nd1, nd2 = (load_pair(p_cf, 2 * k) for k in range(7))
+        slots = [
+            cgutils.alloca_once_value(builder, load_pair(p_st, 2 * k))  # type: ignore[no-untyped-call]
+            for k in range(7)
+        ]
+        with cgutils.for_range(builder, args[2]) as loop:
+            i = loop.index
+            x = pair(
+                builder.fpext(builder.load(builder.gep(p_xa, [i])), f64),
+                builder.fpext(builder.load(builder.gep(p_xb, [i])), f64),
+            )
+            x1, x2, y1, y2, z1, z2, acc = (builder.load(slot) for slot in slots)
+            u = builder.call(fma, [b2, x2, builder.call(fma, [b1, x1, builder.fmul(b0, x)])])
+            y = builder.call(fma, [na1, y1, builder.call(fma, [na2, y2, u])])
+            t = builder.fadd(builder.fsub(builder.fsub(y, y1), y1), y2)
+            z = builder.call(fma, [nd1, z1, builder.call(fma, [nd2, z2, t])])
+            acc = builder.call(fma, [z, z, acc])
+            for slot, value in zip(slots, (x, x1, y, y1, z, z1, acc), strict=True):
+                builder.store(value, slot)
+        for k, slot in enumerate(slots):
+            v = builder.load(slot)
+            for lane in range(2):
+                builder.store(
+                    builder.extract_element(v, ir.Constant(i32, lane)),
+                    builder.gep(p_st, [ir.Constant(i64, 2 * k + lane)]),
+                )
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 # As the kernels call them (an intrinsic's Python signature has the typing context first).
 _fma: Callable[[float, float, float], float] = _fma64_intrinsic  # type: ignore[assignment]
+_k_weight_pair: Callable[..., None] = _k_weight_pair_intrinsic
 _fma32: Callable[[np.float32, np.float32, np.float32], np.float32] = _fma32_intrinsic  # type: ignore[assignment]
 _float32_from_bits: Callable[[np.int32], np.float32] = _float32_from_bits_intrinsic  # type: ignore[assignment]
 
@@ -310,78 +387,40 @@ def _true_peak(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _shelf_numerator(
-    row: npt.NDArray[np.float32],
-    coef: npt.NDArray[np.float64],
-    state: npt.NDArray[np.float64],
-    u: npt.NDArray[np.float64],
-) -> None:
-    """``u[i] = b0 x[i] + b1 x[i-1] + b2 x[i-2]`` (FMAs, the same for every sample
-    whatever the chunking; vectorised over ``i``); ``state[0:2]``: the last two inputs."""
-    b0, b1, b2 = coef[0], coef[1], coef[2]
-    n = row.shape[0]
-    x1, x2 = state[0], state[1]
-    v = np.float64(row[0])
-    u[0] = _fma(b2, x2, _fma(b1, x1, b0 * v))
-    if n == 1:
-        state[0], state[1] = v, x1
-        return
-    w = np.float64(row[1])
-    u[1] = _fma(b2, x1, _fma(b1, v, b0 * w))
-    for i in range(n - 2):  # (0-based: no negative-index wraparound, so it vectorises)
-        u[i + 2] = _fma(
-            b2, np.float64(row[i]), _fma(b1, np.float64(row[i + 1]), b0 * np.float64(row[i + 2]))
-        )
-    state[0], state[1] = np.float64(row[n - 1]), np.float64(row[n - 2])
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def _k_weighted_squares(
     row: npt.NDArray[np.float32],
     rod: npt.NDArray[np.float32],
-    coef: npt.NDArray[np.float64],
+    pc: npt.NDArray[np.float64],
     sa: npt.NDArray[np.float64],
     sb: npt.NDArray[np.float64],
     acc: npt.NDArray[np.float64],
     c: int,
     d: int,
-    ua: npt.NDArray[np.float64],
-    ub: npt.NDArray[np.float64],
+    st: npt.NDArray[np.float64],
 ) -> None:
-    """K-weight ``row`` and ``rod`` (channels ``c`` and ``d``, at most ``_BLOCK`` frames;
-    ``d == c``: one channel) and add their squares to ``acc[c]`` and ``acc[d]``.
+    """K-weight ``row`` and ``rod`` (channels ``c`` and ``d``; ``d == c``: one channel,
+    computed in both lanes) and add their squares to ``acc[c]`` and ``acc[d]``.
 
-    Direct form I: the shelf's numerator first (:func:`_shelf_numerator`, vectorised),
-    then the recursion ``y = u - a2 y2 - a1 y1``, the high-pass
-    ``z = (y - 2 y1 + y2) - d2 z2 - d1 z1`` (its numerator exactly ``[1, -2, 1]``), and
-    ``acc += z * z``; each an FMA chain ending with the latest output's term, so that
-    the recursions' latency is one FMA a sample. ``sa``, ``sb``: ``x1 x2 y1 y2 z1 z2``.
+    Direct form I, float64, FMAs (:func:`_k_weight_pair_intrinsic`: the shelf
+    ``y = (b0 x + b1 x1 + b2 x2) - a2 y2 - a1 y1``, the high-pass
+    ``z = (y - 2 y1 + y2) - d2 z2 - d1 z1``, its numerator exactly ``[1, -2, 1]``,
+    ``acc += z * z``), each an FMA chain ending with the latest output's term, so that
+    the recursions' latency is one FMA a sample. ``sa``, ``sb``: ``x1 x2 y1 y2 z1 z2``;
+    ``pc``: the coefficients in pairs; ``st``: 14 values of work space.
     """
-    na1, na2, nd1, nd2 = -coef[3], -coef[4], -coef[8], -coef[9]
-    n = row.shape[0]
-    _shelf_numerator(row, coef, sa, ua)
+    for k in range(6):
+        st[2 * k] = sa[k]
+        st[2 * k + 1] = sb[k]
+    st[12] = acc[c]
+    st[13] = acc[d]
+    _k_weight_pair(row, rod, row.shape[0], pc, st)
+    for k in range(6):
+        sa[k] = st[2 * k]
+    acc[c] = st[12]
     if d != c:
-        _shelf_numerator(rod, coef, sb, ub)
-    else:
-        ub[:n] = ua[:n]
-    ya1, ya2, za1, za2 = sa[2], sa[3], sa[4], sa[5]
-    yb1, yb2, zb1, zb2 = sb[2], sb[3], sb[4], sb[5]
-    acca = acc[c]
-    accb = acc[d]
-    for i in range(n):
-        ya = _fma(na1, ya1, _fma(na2, ya2, ua[i]))
-        yb = _fma(na1, yb1, _fma(na2, yb2, ub[i]))
-        za = _fma(nd1, za1, _fma(nd2, za2, ((ya - ya1) - ya1) + ya2))
-        zb = _fma(nd1, zb1, _fma(nd2, zb2, ((yb - yb1) - yb1) + yb2))
-        acca = _fma(za, za, acca)
-        accb = _fma(zb, zb, accb)
-        ya2, ya1, za2, za1 = ya1, ya, za1, za
-        yb2, yb1, zb2, zb1 = yb1, yb, zb1, zb
-    sa[2], sa[3], sa[4], sa[5] = ya1, ya2, za1, za2
-    acc[c] = acca
-    if d != c:
-        sb[2], sb[3], sb[4], sb[5] = yb1, yb2, zb1, zb2
-        acc[d] = accb
+        for k in range(6):
+            sb[k] = st[2 * k + 1]
+        acc[d] = st[13]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -423,8 +462,12 @@ def measure(
                     return -1 - i
     acc0 = _ACC * channels
     sublen = ist[I_SUBLEN]
-    ua = scratch[:_BLOCK]
-    ub = scratch[_BLOCK : 2 * _BLOCK]
+    pc = scratch[:14]  # the coefficients, each twice (one per lane)
+    st = scratch[14:28]
+    for k in range(3):
+        pc[2 * k] = pc[2 * k + 1] = coef[k]
+    for k, j in enumerate((3, 4, 8, 9)):
+        pc[6 + 2 * k] = pc[7 + 2 * k] = -coef[j]
     closed = 0
     i0 = lo
     while i0 < frames:
@@ -438,9 +481,7 @@ def measure(
             sa = fst[_FILTER * c : _FILTER * (c + 1)]
             sb = fst[_FILTER * d : _FILTER * (d + 1)]
             acc = fst[acc0 : acc0 + channels]
-            for j in range(i0, i1, _BLOCK):
-                k = min(i1, j + _BLOCK)
-                _k_weighted_squares(x[c, j:k], x[d, j:k], coef, sa, sb, acc, c, d, ua, ub)
+            _k_weighted_squares(x[c, i0:i1], x[d, i0:i1], pc, sa, sb, acc, c, d, st)
             c += 2
         filled += i1 - i0
         if filled == sublen:
@@ -450,7 +491,7 @@ def measure(
         ist[I_FILLED] = filled
         i0 = i1
     if ist[I_TP] != 0 and hi > lo:
-        buf = scratch[2 * _BLOCK :].view(np.float32)
+        buf = scratch[_WORK:].view(np.float32)
         for j in range(lo, hi, _TP_BLOCK):
             _true_peak(x, j, min(hi, j + _TP_BLOCK), fst, phases, buf)
     return closed
