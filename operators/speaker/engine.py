@@ -23,7 +23,13 @@ import numpy.typing as npt
 from stream import Item, item_time
 
 from .linking import SpeakerProfile
-from .local_speakers import MIN_EMBED_SAMPLES, WindowCache, local_speakers, needed_windows
+from .local_speakers import (
+    MIN_EMBED_SAMPLES,
+    WindowCache,
+    active_cells,
+    local_speakers,
+    needed_windows,
+)
 from .models import SpeakerModels
 from .output import TurnOutput
 from .settings import DiarizerSettings
@@ -78,6 +84,8 @@ class DiarizationEngine:
         n = clustering.max_speakers
         self.acc = np.zeros((0, n), np.float64)  # row 0 is cell `final`
         self.cnt = np.zeros(0, np.float64)
+        # Local speakers at or above onset, weighted as cnt (see active_cells).
+        self.nact = np.zeros(0, np.float64)
         self.cache = WindowCache(self.windows.window, s.dim)
         self.pending: list[WindowBatch] = []
         self.vad_start = 0
@@ -251,6 +259,7 @@ class DiarizationEngine:
         rows = slice(lo - self.final, c0 + real - self.final)
         w = ham[lo - c0 : real]
         self.cnt[rows] += w
+        self.nact[rows] += w * (pc[lo - c0 : real] >= s.onset).sum(axis=1)
         for j in np.flatnonzero(labels >= 0):
             self.acc[rows, labels[j]] += w * pc[lo - c0 : real, j]
         if (ids >= 0).any():
@@ -358,6 +367,7 @@ class DiarizationEngine:
         if need > 0:
             self.acc = np.concatenate([self.acc, np.zeros((need, self.acc.shape[1]))])
             self.cnt = np.concatenate([self.cnt, np.zeros(need)])
+            self.nact = np.concatenate([self.nact, np.zeros(need)])
 
     def _finalise(self, up_to: int) -> list[Item]:
         m = up_to - self.final
@@ -368,7 +378,8 @@ class DiarizationEngine:
         acc, cnt = self.acc[:m], self.cnt[:m]
         if s.mode == "segmentation":
             score = acc / np.maximum(cnt, 1e-9)[:, None]
-            active = score >= s.onset
+            count = self.nact[:m] / np.maximum(cnt, 1e-9)
+            active = active_cells(score, count, s.onset, s.reconstruction)
         else:
             total = acc.sum(axis=1)
             vad = self._vad_at(np.arange(self.final, up_to))
@@ -387,6 +398,6 @@ class DiarizationEngine:
         out = self.output.decide(
             self.final, active, score.astype(np.float32), self.origin, self.end
         )
-        self.acc, self.cnt = self.acc[m:], self.cnt[m:]
+        self.acc, self.cnt, self.nact = self.acc[m:], self.cnt[m:], self.nact[m:]
         self.final = up_to
         return out

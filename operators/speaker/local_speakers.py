@@ -152,3 +152,28 @@ class WindowCache:
         self.starts, self.lengths = self.starts[keep], self.lengths[keep]
         self.samples, self.emb = self.samples[keep], self.emb[keep]
         self.done = self.done[keep]
+
+
+RECONSTRUCTIONS = ("count", "threshold")
+
+
+def active_cells(
+    score: npt.NDArray[np.float64],
+    count: npt.NDArray[np.float64],
+    onset: float,
+    reconstruction: str,
+) -> npt.NDArray[np.bool_]:
+    """Which speakers speak in each cell: ``score`` ``(cells, speakers)``, each speaker's
+    probability averaged over the buffers covering the cell; ``count`` ``(cells,)``,
+    the number of local speakers at or above ``onset`` averaged the same way.
+
+    ``"count"``: a cell takes ``round(count)`` speakers, those with the highest
+    scores (and a score above 0): pyannote.audio's reconstruction, which keeps the
+    second voice of an overlap whose score the averaging over buffers diluted below
+    ``onset``. ``"threshold"``: every speaker whose score is at least ``onset``.
+    """
+    if reconstruction == "threshold" or score.shape[1] == 0:
+        return score >= onset
+    k = np.rint(count)[:, None]
+    rank = np.argsort(np.argsort(-score, axis=1, kind="stable"), axis=1, kind="stable")
+    return (rank < k) & (score > 0)

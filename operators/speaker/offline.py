@@ -23,7 +23,7 @@ from stream import Event
 
 from .diarizer import OnlineDiarizer
 from .linkage import LinkageClustering
-from .local_speakers import MIN_EMBED_SAMPLES, local_speakers
+from .local_speakers import MIN_EMBED_SAMPLES, active_cells, local_speakers
 from .turns import SpeakerTurn, TurnTracker
 from .windows import RollingWindows
 
@@ -215,15 +215,19 @@ def diarize_offline(
     total = -(-n // cell)
     acc = np.zeros((total, k))
     cnt = np.zeros(total)
+    nact = np.zeros(total)
     for (b, loc, _, _), lab in zip(locals_, labels, strict=True):
         b0, nreal, pcb = pcs[b]
         if lab >= 0:
             acc[b0 // cell : b0 // cell + nreal, lab] += ham[:nreal] * pcb[:, loc]
-    for b0, nreal, _ in pcs:
+    for b0, nreal, pcb in pcs:
         cnt[b0 // cell : b0 // cell + nreal] += ham[:nreal]
+        nact[b0 // cell : b0 // cell + nreal] += ham[:nreal] * (pcb >= cfg.onset).sum(axis=1)
     score = acc / np.maximum(cnt, 1e-9)[:, None]
+    count = nact / np.maximum(cnt, 1e-9)
     tracker = TurnTracker(k, cfg.min_gap_cells)
-    turns = tracker.advance(0, score >= cfg.onset, score.astype(np.float32))
+    active = active_cells(score, count, cfg.onset, cfg.reconstruction)
+    turns = tracker.advance(0, active, score.astype(np.float32))
     turns += tracker.close_all(total)
     tb = Fraction(1, cfg.rate)
     events = [

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from stream import ParameterError
 
 from .backends.base import EmbeddingModel
+from .local_speakers import RECONSTRUCTIONS
 from .strategy import check_distance, check_positive
 
 __all__ = [
@@ -132,6 +133,10 @@ class DiarizerSettings:
             to count in its embedding (default 0.6).
         speech_ratio: light mode, fraction of a window that must be speech (0.5).
         onset: aggregated probability at which a cell counts as speech (0.5).
+        reconstruction: how many speakers a cell gets: ``"count"`` (default) as many
+            as the segmentation model found active there, averaged over the buffers
+            covering it and rounded, the highest-scoring ones; ``"threshold"``: every
+            speaker whose averaged probability is at least ``onset``.
         min_gap_s: silences of a speaker shorter than this are bridged, s (0.1).
         enrolled_names: names of the enrolled voices, seeded first (default none).
         enrolled: ``(len(enrolled_names), dim)`` float32 unit reference embeddings
@@ -162,6 +167,7 @@ class DiarizerSettings:
     min_purity: float
     speech_ratio: float
     onset: float
+    reconstruction: str
     min_gap_s: float
     enrolled_names: tuple[str, ...]
     enrolled: npt.NDArray[np.float32]
@@ -192,6 +198,7 @@ class DiarizerSettings:
         min_purity: float = 0.6,
         speech_ratio: float = 0.5,
         onset: float = 0.5,
+        reconstruction: str = "count",
         min_gap_s: float = 0.1,
         enrolled: Mapping[str, npt.NDArray[np.float32]] | None = None,
         name_threshold: float = 0.5,
@@ -262,6 +269,11 @@ class DiarizerSettings:
         min_purity = _unit_interval(min_purity, "min_purity")
         speech_ratio = _unit_interval(speech_ratio, "speech_ratio")
         onset = _unit_interval(onset, "onset")
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ParameterError(
+                f"OnlineDiarizer.reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, "
+                f"got {reconstruction!r}"
+            )
         if not (math.isfinite(min_gap_s) and min_gap_s >= 0):
             raise ParameterError(f"OnlineDiarizer.min_gap_s must be >= 0 s, got {min_gap_s!r}")
         name_threshold = _unit_interval(name_threshold, "name_threshold")
@@ -294,6 +306,7 @@ class DiarizerSettings:
             min_purity=min_purity,
             speech_ratio=speech_ratio,
             onset=onset,
+            reconstruction=reconstruction,
             min_gap_s=float(min_gap_s),
             enrolled_names=names,
             enrolled=refs,

@@ -8,6 +8,7 @@ shared with the rest of the suite).
 from __future__ import annotations
 
 import functools
+import os
 import wave
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,27 @@ import numpy as np
 import numpy.typing as npt
 
 RATE = 16000
+# The team's real recordings (../shared/data beside the repository; see its README).
+DATA_DIR = Path(
+    os.environ.get(
+        "MEDIASTREAM_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    )
+)
+AMI_DIR = DATA_DIR / "ami-train"
+
+
+def read_audio(path: Path) -> npt.NDArray[np.float32]:
+    """Mono float32 samples at 16 kHz of any audio file PyAV reads."""
+    import av
+
+    with av.open(str(path)) as f:
+        res = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        parts = [
+            out.to_ndarray().reshape(-1)
+            for frame in [*f.decode(f.streams.audio[0]), None]
+            for out in res.resample(frame)
+        ]
+    return np.concatenate(parts).astype(np.float32)
 
 
 def sample_dir() -> Path:
