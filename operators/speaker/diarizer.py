@@ -139,6 +139,14 @@ class OnlineDiarizer(Operator):
             speaker whose averaged probability is at least ``onset`` (an overlap's
             second voice is then often lost). On the nine AMI excerpts of
             ``data/ami-train``: DER 23.9 -> 20.9 % at collar 0.5 (bench/README.md).
+        count_buffer_s: with ``"count"``, the number of speakers of each cell comes
+            from a second segmentation pass over buffers of this length, s (default
+            10.0, the chunk length segmentation-3.0 was trained on; every
+            ``count_buffer_s / 2`` s), while the speakers' identities still come from
+            the ``buffer_s`` buffers (longer buffers hold more voices than the model's
+            three local speakers). Cells finalised before the first of these buffers
+            exists, and streams shorter than it, use the speaker buffers' count.
+            None: the speaker buffers' count throughout.
         min_gap_s: a speaker's silences shorter than this are bridged (default 0.1).
         enrolled: name -> reference embedding (see :mod:`operators.speaker.enrol`); the
             names are seeded as the first speakers, with fixed centroids that an
@@ -189,6 +197,7 @@ class OnlineDiarizer(Operator):
         speech_ratio: float = 0.5,
         onset: float = 0.5,
         reconstruction: str = "count",
+        count_buffer_s: float | None = 10.0,
         min_gap_s: float = 0.1,
         enrolled: Mapping[str, npt.NDArray[np.float32]] | None = None,
         name_threshold: float = 0.5,
@@ -221,6 +230,7 @@ class OnlineDiarizer(Operator):
             speech_ratio=speech_ratio,
             onset=onset,
             reconstruction=reconstruction,
+            count_buffer_s=count_buffer_s,
             min_gap_s=min_gap_s,
             enrolled=enrolled,
             name_threshold=name_threshold,
@@ -326,6 +336,10 @@ class OnlineDiarizer(Operator):
     @property
     def reconstruction(self) -> str:
         return self.settings.reconstruction
+
+    @property
+    def count_buffer_s(self) -> float | None:
+        return self.settings.count_buffer_s
 
     @property
     def min_gap_s(self) -> float:

@@ -59,8 +59,8 @@ class DiarizationEngine:
         self.models = models
         self.clustering = clustering
         self.output = TurnOutput(settings, clustering)
-        self._cell_frame: npt.NDArray[np.int64] | None = None
-        self._hamming: npt.NDArray[np.float64] | None = None
+        # Per buffer length: the model frame of each cell, the Hamming weights.
+        self._maps: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
 
     def reset(self) -> None:
         """Forget the stream: speakers (the enrolled ones are seeded again), audio
@@ -70,6 +70,14 @@ class DiarizationEngine:
         self.buffers = (
             RollingWindows(s.buffer_samples, s.step_samples) if s.mode == "segmentation" else None
         )
+        count_buffer = s.count_buffer_samples if s.mode == "segmentation" else None
+        self.count_buffers = (
+            RollingWindows(count_buffer, s.count_step_samples) if count_buffer else None
+        )
+        # Count buffers segmented but not yet averaged in (they are, once the speaker
+        # buffers have reached their end): (first cell, Hamming weights, local speakers
+        # at or above onset per cell).
+        self.count_queue: list[tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64]]] = []
         if self.models.vad is not None:
             self.models.vad.reset()
         clustering.reset()
@@ -84,8 +92,11 @@ class DiarizationEngine:
         n = clustering.max_speakers
         self.acc = np.zeros((0, n), np.float64)  # row 0 is cell `final`
         self.cnt = np.zeros(0, np.float64)
-        # Local speakers at or above onset, weighted as cnt (see active_cells).
+        # Local speakers at or above onset, weighted as cnt (see active_cells); the
+        # same from the count buffers, and their weights.
         self.nact = np.zeros(0, np.float64)
+        self.nact2 = np.zeros(0, np.float64)
+        self.cnt2 = np.zeros(0, np.float64)
         self.cache = WindowCache(self.windows.window, s.dim)
         self.pending: list[WindowBatch] = []
         self.vad_start = 0
@@ -128,6 +139,8 @@ class DiarizationEngine:
         if s.mode == "segmentation":
             self.cache.add(self.windows.push(mono, start), self.origin)
             assert self.buffers is not None
+            if self.count_buffers is not None:
+                self._segment_counts(self.count_buffers.push(mono, start))
             out = self._handle_buffers(self.buffers.push(mono, start))
             return out + self._finalise((self.ready - s.latency_samples) // s.cell)
         else:
@@ -144,7 +157,10 @@ class DiarizationEngine:
         if self.settings.mode == "segmentation":
             self.cache.add(self.windows.flush(), self.origin)
             assert self.buffers is not None
+            if self.count_buffers is not None:
+                self._segment_counts(self.count_buffers.flush())
             out = self._handle_buffers(self.buffers.flush())
+            self._add_counts(everything=True)
         else:
             out = []
             assert self.models.vad is not None
@@ -160,7 +176,7 @@ class DiarizationEngine:
     # -- segmentation mode ---------------------------------------------------------------
 
     def _buffer_maps(self, buf: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        if self._cell_frame is None or self._hamming is None:
+        if buf not in self._maps:
             seg = self.models.segmentation
             assert seg is not None
             centers = seg.frame_centers(buf)
@@ -168,9 +184,46 @@ class DiarizationEngine:
             cc = (np.arange(buf // cell) + 0.5) * cell
             step = (centers[-1] - centers[0]) / max(len(centers) - 1, 1)
             idx = np.rint((cc - centers[0]) / step).astype(np.int64)
-            self._cell_frame = np.clip(idx, 0, len(centers) - 1)
-            self._hamming = np.hamming(buf // cell) + 1e-3
-        return self._cell_frame, self._hamming
+            self._maps[buf] = (np.clip(idx, 0, len(centers) - 1), np.hamming(buf // cell) + 1e-3)
+        return self._maps[buf]
+
+    def _segment_counts(self, bb: WindowBatch) -> None:
+        """Segment count buffers; queue each cell's number of active local speakers
+        (they are averaged in by :meth:`_add_counts`)."""
+        if not len(bb):
+            return
+        seg, cb = self.models.segmentation, self.count_buffers
+        assert self.origin is not None and seg is not None and cb is not None
+        full = len(bb) > 1 and bool((bb.lengths == cb.window).all())
+        probs = seg(bb.samples, step=cb.step if full else None)
+        cell = self.settings.cell
+        cell_frame, ham = self._buffer_maps(cb.window)
+        for b in range(len(bb)):
+            bstart, length = int(bb.starts[b]) - self.origin, int(bb.lengths[b])
+            real = -(-length // cell)
+            active = (probs[b][cell_frame[:real]] >= self.settings.onset).sum(axis=1)
+            self.count_queue.append((bstart // cell, ham[:real], active.astype(np.float64)))
+
+    def _add_counts(self, everything: bool = False) -> None:
+        """Average in the queued count buffers that end by ``ready`` (all of them at
+        the end of the stream): what a cell's count rests on depends on how far the
+        speaker buffers have got, never on the chunking."""
+        cell = self.settings.cell
+        limit = None if everything else -(-self.ready // cell)
+        keep = []
+        for c0, w, active in self.count_queue:
+            c1 = c0 + w.shape[0]
+            if limit is not None and c1 > limit:
+                keep.append((c0, w, active))
+                continue
+            lo = max(c0, self.final)
+            if lo >= c1:
+                continue
+            self._grow(c1)
+            rows = slice(lo - self.final, c1 - self.final)
+            self.cnt2[rows] += w[lo - c0 :]
+            self.nact2[rows] += w[lo - c0 :] * active[lo - c0 :]
+        self.count_queue = keep
 
     def _handle_buffers(self, bb: WindowBatch) -> list[Item]:
         """Segment the buffers in one batch, embed (in one batch) the windows that
@@ -368,6 +421,8 @@ class DiarizationEngine:
             self.acc = np.concatenate([self.acc, np.zeros((need, self.acc.shape[1]))])
             self.cnt = np.concatenate([self.cnt, np.zeros(need)])
             self.nact = np.concatenate([self.nact, np.zeros(need)])
+            self.nact2 = np.concatenate([self.nact2, np.zeros(need)])
+            self.cnt2 = np.concatenate([self.cnt2, np.zeros(need)])
 
     def _finalise(self, up_to: int) -> list[Item]:
         m = up_to - self.final
@@ -375,10 +430,15 @@ class DiarizationEngine:
             return []
         self._grow(up_to)
         s = self.settings
+        if s.mode == "segmentation" and self.count_queue:
+            self._add_counts()
         acc, cnt = self.acc[:m], self.cnt[:m]
         if s.mode == "segmentation":
             score = acc / np.maximum(cnt, 1e-9)[:, None]
             count = self.nact[:m] / np.maximum(cnt, 1e-9)
+            cnt2 = self.cnt2[:m]
+            if cnt2.any():  # the count buffers' count where they cover the cell
+                count = np.where(cnt2 > 0, self.nact2[:m] / np.maximum(cnt2, 1e-9), count)
             active = active_cells(score, count, s.onset, s.reconstruction)
         else:
             total = acc.sum(axis=1)
@@ -399,5 +459,6 @@ class DiarizationEngine:
             self.final, active, score.astype(np.float32), self.origin, self.end
         )
         self.acc, self.cnt, self.nact = self.acc[m:], self.cnt[m:], self.nact[m:]
+        self.nact2, self.cnt2 = self.nact2[m:], self.cnt2[m:]
         self.final = up_to
         return out

@@ -137,6 +137,9 @@ class DiarizerSettings:
             as the segmentation model found active there, averaged over the buffers
             covering it and rounded, the highest-scoring ones; ``"threshold"``: every
             speaker whose averaged probability is at least ``onset``.
+        count_buffer_s: with ``"count"``, the count comes from segmentation buffers of
+            this length, s, every ``count_buffer_s / 2`` (default 10.0; None: from the
+            speaker buffers themselves).
         min_gap_s: silences of a speaker shorter than this are bridged, s (0.1).
         enrolled_names: names of the enrolled voices, seeded first (default none).
         enrolled: ``(len(enrolled_names), dim)`` float32 unit reference embeddings
@@ -168,6 +171,7 @@ class DiarizerSettings:
     speech_ratio: float
     onset: float
     reconstruction: str
+    count_buffer_s: float | None
     min_gap_s: float
     enrolled_names: tuple[str, ...]
     enrolled: npt.NDArray[np.float32]
@@ -199,6 +203,7 @@ class DiarizerSettings:
         speech_ratio: float = 0.5,
         onset: float = 0.5,
         reconstruction: str = "count",
+        count_buffer_s: float | None = 10.0,
         min_gap_s: float = 0.1,
         enrolled: Mapping[str, npt.NDArray[np.float32]] | None = None,
         name_threshold: float = 0.5,
@@ -269,6 +274,11 @@ class DiarizerSettings:
         min_purity = _unit_interval(min_purity, "min_purity")
         speech_ratio = _unit_interval(speech_ratio, "speech_ratio")
         onset = _unit_interval(onset, "onset")
+        count_buf = None
+        if count_buffer_s is not None:
+            count_buf = _positive(count_buffer_s, "count_buffer_s")
+        if not seg or reconstruction != "count":
+            count_buf = None
         if reconstruction not in RECONSTRUCTIONS:
             raise ParameterError(
                 f"OnlineDiarizer.reconstruction must be one of {', '.join(RECONSTRUCTIONS)}, "
@@ -307,6 +317,7 @@ class DiarizerSettings:
             speech_ratio=speech_ratio,
             onset=onset,
             reconstruction=reconstruction,
+            count_buffer_s=count_buf,
             min_gap_s=float(min_gap_s),
             enrolled_names=names,
             enrolled=refs,
@@ -344,6 +355,16 @@ class DiarizerSettings:
     def step_samples(self) -> int:
         """Hop between segmentation buffers, samples (segmentation mode only)."""
         return self.samples(self._segmentation_only(self.step_s))
+
+    @property
+    def count_buffer_samples(self) -> int | None:
+        """Buffers the speaker count comes from, samples (None: the speaker buffers)."""
+        return None if self.count_buffer_s is None else self.samples(self.count_buffer_s)
+
+    @property
+    def count_step_samples(self) -> int:
+        """Hop between those buffers, samples: half a buffer."""
+        return self.samples(self._segmentation_only(self.count_buffer_s) / 2)
 
     @property
     def latency_samples(self) -> int:

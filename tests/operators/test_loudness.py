@@ -204,6 +204,48 @@ def test_true_peak_of_a_quarter_rate_sine(phase_deg: float) -> None:
     assert tp >= 20 * math.log10(float(np.abs(x).max()))
 
 
+@pytest.mark.parametrize("stereo", [True, False])
+def test_two_lane_k_weighting_is_the_scalar_recursion_bit_for_bit(stereo: bool) -> None:
+    # The kernel runs both channels in one <2 x double> (LLVM IR); each lane must do
+    # the scalar definition's operations in its order: the direct form I below, FMAs
+    # as math.fma would round them (np.float64 has no fma, so fused products are
+    # computed exactly in fractions and rounded once).
+    from fractions import Fraction
+
+    from operators.loudness._kernel import _k_weighted_squares
+
+    def fma(a: float, b: float, c: float) -> float:
+        return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2, 300)) * 0.3).astype(np.float32)
+    coef = k_weighting(44_100)
+    b0, b1, b2 = coef[:3]
+    na1, na2, nd1, nd2 = -coef[3], -coef[4], -coef[8], -coef[9]
+    pc = np.array([v for c in (b0, b1, b2, na1, na2, nd1, nd2) for v in (c, c)])
+    state = rng.standard_normal((2, 6)) * 0.01  # x1 x2 y1 y2 z1 z2, mid-stream
+    acc = np.array([0.5, 0.25])
+    got_state, got_acc = state.copy(), acc.copy()
+    d = 1 if stereo else 0
+    for lo, hi in ((0, 1), (1, 117), (117, 300)):  # any split: the state carries
+        _k_weighted_squares(
+            x[0, lo:hi], x[d, lo:hi], pc, got_state[0], got_state[d], got_acc, 0, d, np.zeros(14)
+        )
+    for c in range(d + 1):
+        x1, x2, y1, y2, z1, z2 = (float(v) for v in state[c])
+        a = float(acc[c])
+        for v in x[c].astype(np.float64):
+            u = fma(b2, x2, fma(b1, x1, b0 * float(v)))
+            y = fma(na1, y1, fma(na2, y2, u))
+            z = fma(nd1, z1, fma(nd2, z2, ((y - y1) - y1) + y2))
+            a = fma(z, z, a)
+            x2, x1, y2, y1, z2, z1 = x1, float(v), y1, y, z1, z
+        assert got_state[c].tolist() == [x1, x2, y1, y2, z1, z2]
+        assert got_acc[c] == a
+    if not stereo:
+        assert got_acc[1] == acc[1]  # one channel: the other accumulator is untouched
+
+
 def test_true_peak_phases_are_symmetric() -> None:
     # The kernel folds the taps on this symmetry (phase 2 symmetric, phase 3 = phase 1
     # reversed), so it must hold exactly.

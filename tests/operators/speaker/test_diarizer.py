@@ -268,6 +268,8 @@ def test_rejects_the_wrong_rate_at_build_time() -> None:
         {"speaker_separation": 2.5},
         {"min_gap_s": -1},
         {"reconstruction": "top"},
+        {"count_buffer_s": 0},
+        {"count_buffer_s": -10.0},
         {"enrolled": {"ann": np.zeros(192, np.float32)}},
         {"enrolled": {"ann": np.ones(10, np.float32)}},
     ],
@@ -315,6 +317,28 @@ def test_count_reconstruction_finds_overlap_in_a_real_meeting() -> None:
         overlap[rec] = float(np.mean(covered >= 2))
     assert overlap["count"] >= 0.8, overlap
     assert overlap["threshold"] <= 0.2, overlap
+
+
+def test_count_buffers_drop_what_five_seconds_of_context_take_for_speech() -> None:
+    # AMI excerpt trn04: the reference has no speech before 14.03 s, yet short sounds
+    # at about 5-7 s and 9-11 s look like speech to segmentation-3.0 in 5 s buffers.
+    # In the 10 s buffers it was trained on they do not: with the count from those
+    # (the default) nothing is said there; with the speaker buffers' count it was.
+    from .support import AMI_DIR, read_audio
+
+    path = AMI_DIR / "trn04.wav"
+    if not path.exists():
+        pytest.skip(f"{path} is not here (the team's data/ beside the repository)")
+    audio = read_audio(path)
+    lo, hi = round(4.0 * RATE), round(12.0 * RATE)
+    said = {}
+    for count_buffer_s in (10.0, None):
+        events = _seg(count_buffer_s=count_buffer_s).run_all(audio, RATE, chunk_frames=4096)
+        said[count_buffer_s] = (
+            sum(max(0, min(end, hi) - max(start, lo)) for start, end, _ in _turns(events)) / RATE
+        )
+    assert said[10.0] == 0.0, said
+    assert said[None] >= 1.0, said
 
 
 def test_bad_vad_name() -> None:
