@@ -41,18 +41,24 @@ MIN_CLUSTER_SIZE = 10
 
 
 def _segment(
-    op: OnlineDiarizer, audio: npt.NDArray[np.float32]
+    op: OnlineDiarizer,
+    audio: npt.NDArray[np.float32],
+    window: int | None = None,
+    step: int | None = None,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Local-speaker probabilities of every buffer and the buffers' first samples.
 
     pyannote's ``Inference`` chunking (sliding window, no aggregation): buffers of
-    ``buffer_s`` every ``step_s`` from 0, then, when they do not end exactly at the end,
-    one more zero-padded buffer that starts after the last whole one (or the whole
-    file, padded, when it is shorter than a buffer).
+    ``window`` samples (default ``buffer_s``) every ``step`` (default ``step_s``) from
+    0, then, when they do not end exactly at the end, one more zero-padded buffer that
+    starts after the last whole one (or the whole file, padded, when it is shorter
+    than a buffer).
     """
     cfg, seg = op.settings, op.models.segmentation
     assert seg is not None
-    window, step, n = cfg.buffer_samples, cfg.step_samples, audio.shape[0]
+    window = cfg.buffer_samples if window is None else window
+    step = cfg.step_samples if step is None else step
+    n = audio.shape[0]
     whole = 0 if n < window else 1 + (n - window) // step
     parts: list[npt.NDArray[np.float32]] = []
     if whole:
@@ -225,6 +231,26 @@ def diarize_offline(
         nact[b0 // cell : b0 // cell + nreal] += ham[:nreal] * (pcb >= cfg.onset).sum(axis=1)
     score = acc / np.maximum(cnt, 1e-9)[:, None]
     count = nact / np.maximum(cnt, 1e-9)
+    if cfg.count_buffer_samples is not None:  # the count from longer buffers, as online
+        cbuf, cstep = cfg.count_buffer_samples, cfg.count_step_samples
+        cprobs, cstarts = _segment(op, x, cbuf, cstep)
+        ccenters = seg.frame_centers(cbuf)
+        ccc = (np.arange(cbuf // cell) + 0.5) * cell
+        cspan = (ccenters[-1] - ccenters[0]) / max(len(ccenters) - 1, 1)
+        cframe = np.clip(
+            np.rint((ccc - ccenters[0]) / cspan).astype(np.int64), 0, len(ccenters) - 1
+        )
+        cham = np.hamming(cbuf // cell) + 1e-3
+        nact2, cnt2 = np.zeros(total), np.zeros(total)
+        for c in range(cprobs.shape[0]):
+            c0 = int(cstarts[c]) // cell
+            if c0 >= total:
+                break
+            real = min(cbuf // cell, total - c0)
+            active = (cprobs[c][cframe[:real]] >= cfg.onset).sum(axis=1)
+            cnt2[c0 : c0 + real] += cham[:real]
+            nact2[c0 : c0 + real] += cham[:real] * active
+        count = np.where(cnt2 > 0, nact2 / np.maximum(cnt2, 1e-9), count)
     tracker = TurnTracker(k, cfg.min_gap_cells)
     active = active_cells(score, count, cfg.onset, cfg.reconstruction)
     turns = tracker.advance(0, active, score.astype(np.float32))
