@@ -123,7 +123,7 @@ class _FrameWindow:
     def clear(self) -> None:
         with self._lock:
             self._frames.clear()
-            self._bytes = self.peak = 0
+            self._bytes = 0
 
 
 class CompositeSink(Sink):
@@ -200,14 +200,16 @@ class CompositeSink(Sink):
         # Where the sink's own decoders stand (the last frame each decoded).
         self._own = {"fg": -1, "bg": -1}
         self.frames_decoded = 0
-        for window in self._windows.values():
-            window.clear()
+        self._last_peak_mb = 0.0
+        # (The windows are not cleared here: open() runs while the sources may already
+        # be decoding. close() clears them, at the end of each run.)
 
     @property
     def cache_peak_mb(self) -> float:
         """The most decoded frames the two windows held in the last run, in MB (each
         window's largest, summed)."""
-        return sum(w.peak for w in self._windows.values()) / 1e6
+        now = sum(w.peak for w in self._windows.values()) / 1e6
+        return max(now, self._last_peak_mb)
 
     def attach(self, fg: Any, bg: Any) -> None:
         """Take the decoded frames of the alignment's fg and bg sources
@@ -239,7 +241,7 @@ class CompositeSink(Sink):
         from sinks import VideoFileSink
         from stream import MediaOpenError, VideoSpec
 
-        self.close()
+        self._finish()  # (not close(): the sources may already have handed frames over)
         self._reset()
         try:
             fgc = av.open(self.setup.fg_path)
@@ -340,12 +342,21 @@ class CompositeSink(Sink):
             with contextlib.suppress(Exception):  # a decoder failing to close loses nothing
                 c.close()
 
-    def close(self, error: BaseException | None = None) -> None:
-        """Finish the video (valid, with every frame written; none when no pair came) and
-        close the inputs; idempotent."""
+    def _finish(self, error: BaseException | None = None) -> None:
         out, self._out = self._out, None
         try:
             if out is not None:
                 out.close(error)
         finally:
             self._close_inputs()
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Finish the video (valid, with every frame written; none when no pair came),
+        close the inputs and empty the frame windows; idempotent."""
+        try:
+            self._finish(error)
+        finally:
+            self._last_peak_mb = self.cache_peak_mb
+            for window in self._windows.values():
+                window.clear()
+                window.peak = 0

@@ -238,6 +238,35 @@ def test_sink_alone_holds_one_frame_per_input_and_writes_as_pairs_arrive(tmp_pat
     assert np.array_equal(frames[2][:10], frames[3][:10])  # same bg frame outside the box
 
 
+def test_frames_handed_over_before_the_sink_opens_are_kept(tmp_path: Path) -> None:
+    # The runtime opens sources and sinks concurrently: the sources may decode (and
+    # hand frames over) before the sink's open() has run. Those frames must stay.
+    from types import SimpleNamespace
+
+    setup = _small_setup(tmp_path)
+    sink = CompositeSink(setup, tmp_path / "c.mkv", codec=CODEC, pixel_format=PIXEL_FORMAT)
+    fg_src, bg_src = SimpleNamespace(on_video_frame=None), SimpleNamespace(on_video_frame=None)
+    sink.attach(fg_src, bg_src)
+    for src, path in ((fg_src, setup.fg_path), (bg_src, setup.bg_path)):
+        with av.open(path) as c:
+            for k, frame in enumerate(c.decode(video=0)):
+                src.on_video_frame("video", k, frame)
+    sink.configure({"in": EventSpec(frozenset({"align_pair", "align_registration"}))})
+    sink.open()
+    sink.write(_reg_event())
+    for k in range(4):
+        sink.write(_pair_event(k, 2 + k))
+    sink.close(None)
+    assert sink.frames_written == 4 and sink.frames_decoded == 0
+    assert sink.cache_peak_mb > 0  # still readable after close()
+    # close() emptied the windows: a second run decodes what no source hands over.
+    sink.open()
+    sink.write(_reg_event())
+    sink.write(_pair_event(0, 2))
+    sink.close(None)
+    assert sink.frames_decoded == 1 + 3
+
+
 def test_no_pair_no_file_and_errors_name_the_problem(tmp_path: Path) -> None:
     setup = _small_setup(tmp_path)
     out = tmp_path / "c.mkv"
