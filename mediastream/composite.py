@@ -168,9 +168,8 @@ class CompositeSink(Sink):
 
         from sinks import VideoFileSink
 
-        if not (isinstance(frame_cache_mb, int | float) and math.isfinite(frame_cache_mb)):
-            frame_cache_mb = -1.0
-        if frame_cache_mb < 0:
+        finite = isinstance(frame_cache_mb, int | float) and math.isfinite(frame_cache_mb)
+        if not (finite and frame_cache_mb >= 0):
             raise ParameterError(
                 f"CompositeSink.frame_cache_mb must be a finite number >= 0 (MB), got "
                 f"{frame_cache_mb!r}"

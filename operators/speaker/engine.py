@@ -27,6 +27,7 @@ from .local_speakers import (
     MIN_EMBED_SAMPLES,
     WindowCache,
     active_cells,
+    buffer_maps,
     local_speakers,
     needed_windows,
 )
@@ -179,12 +180,7 @@ class DiarizationEngine:
         if buf not in self._maps:
             seg = self.models.segmentation
             assert seg is not None
-            centers = seg.frame_centers(buf)
-            cell = self.settings.cell
-            cc = (np.arange(buf // cell) + 0.5) * cell
-            step = (centers[-1] - centers[0]) / max(len(centers) - 1, 1)
-            idx = np.rint((cc - centers[0]) / step).astype(np.int64)
-            self._maps[buf] = (np.clip(idx, 0, len(centers) - 1), np.hamming(buf // cell) + 1e-3)
+            self._maps[buf] = buffer_maps(seg.frame_centers(buf), buf, self.settings.cell)
         return self._maps[buf]
 
     def _segment_counts(self, bb: WindowBatch) -> None:

@@ -157,6 +157,19 @@ class WindowCache:
 RECONSTRUCTIONS = ("count", "threshold")
 
 
+def buffer_maps(
+    frame_centers: npt.NDArray[np.float64], buf: int, cell: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """For a segmentation buffer of ``buf`` samples whose model frames are centred at
+    ``frame_centers`` (samples): the model frame of each ``cell``-sample cell (the
+    nearest) and the Hamming weights (+1e-3) its cells carry when buffers are averaged."""
+    centers = frame_centers
+    cc = (np.arange(buf // cell) + 0.5) * cell
+    step = (centers[-1] - centers[0]) / max(len(centers) - 1, 1)
+    idx = np.rint((cc - centers[0]) / step).astype(np.int64)
+    return np.clip(idx, 0, len(centers) - 1), np.hamming(buf // cell) + 1e-3
+
+
 def active_cells(
     score: npt.NDArray[np.float64],
     count: npt.NDArray[np.float64],

@@ -23,7 +23,7 @@ from stream import Event
 
 from .diarizer import OnlineDiarizer
 from .linkage import LinkageClustering
-from .local_speakers import MIN_EMBED_SAMPLES, active_cells, local_speakers
+from .local_speakers import MIN_EMBED_SAMPLES, active_cells, buffer_maps, local_speakers
 from .turns import SpeakerTurn, TurnTracker
 from .windows import RollingWindows
 
@@ -160,11 +160,7 @@ def diarize_offline(
         w_emb[-1] = model.embed(tail.samples[:, : tail.lengths[0]])[0]
     # Local speakers of every chunk.
     buf = cfg.buffer_samples
-    centers = seg.frame_centers(buf)
-    cc = (np.arange(buf // cell) + 0.5) * cell
-    step = (centers[-1] - centers[0]) / max(len(centers) - 1, 1)
-    cell_frame = np.clip(np.rint((cc - centers[0]) / step).astype(np.int64), 0, len(centers) - 1)
-    ham = np.hamming(buf // cell) + 1e-3
+    cell_frame, ham = buffer_maps(seg.frame_centers(buf), buf, cell)
     locals_: list[tuple[int, int, npt.NDArray[np.float64], bool]] = []
     pcs: list[tuple[int, int, npt.NDArray[np.float64]]] = []
     for c in range(probs.shape[0]):
@@ -234,13 +230,7 @@ def diarize_offline(
     if cfg.count_buffer_samples is not None:  # the count from longer buffers, as online
         cbuf, cstep = cfg.count_buffer_samples, cfg.count_step_samples
         cprobs, cstarts = _segment(op, x, cbuf, cstep)
-        ccenters = seg.frame_centers(cbuf)
-        ccc = (np.arange(cbuf // cell) + 0.5) * cell
-        cspan = (ccenters[-1] - ccenters[0]) / max(len(ccenters) - 1, 1)
-        cframe = np.clip(
-            np.rint((ccc - ccenters[0]) / cspan).astype(np.int64), 0, len(ccenters) - 1
-        )
-        cham = np.hamming(cbuf // cell) + 1e-3
+        cframe, cham = buffer_maps(seg.frame_centers(cbuf), cbuf, cell)
         nact2, cnt2 = np.zeros(total), np.zeros(total)
         for c in range(cprobs.shape[0]):
             c0 = int(cstarts[c]) // cell
