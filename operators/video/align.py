@@ -234,6 +234,8 @@ class VideoAlign(Operator):
             confirm=max(1, round(self.confirm_s * self._bg_fps)),
             # The DTW's start search wants the bg from a little before the match.
             keep_before=self._params["band"] + 4,
+            # Up to 2 s of fg for a distinct reference frame (not a smooth gradient).
+            distinct_wait=max(1, round(2.0 * self._fg_fps)),
         )
         self.reset()
 

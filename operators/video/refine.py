@@ -19,7 +19,9 @@ pairs spread in time at once:
    neighbours in x and in y gives the sub-pixel top-left, mapped back to bg pixels.
 4. **Residual.** Each pair alone is also placed at that scale; the residual is the
    largest distance (bg pixels) of a single pair's placement from the joint one: what
-   the frames disagree by. Its score is the mean correlation at the joint placement.
+   the frames disagree by (a pair that correlates at the joint placement within
+   ``flat`` of its own peak does not disagree: its map is flat, e.g. a smooth
+   gradient). Its score is the mean correlation at the joint placement.
 
 OpenCV is imported on first use.
 """
@@ -182,12 +184,17 @@ def refine_registration(
     span: float = 0.12,
     step: float = 0.02,
     max_scale: float = 4.0,
+    flat: float = 0.01,
 ) -> Refined:
     """Refine ``guess`` on grey ``(fg, bg)`` frame pairs that show the same instant.
 
     Searches scales within ``guess.scale * (1 ± span)`` (never above ``max_scale``) and
     positions within about ``span`` of the region's size plus 4 pixels. Returns the
     guess unchanged (residual 0) when no scale fits the window.
+
+    ``flat``: a pair whose own correlation at the joint placement is within this of
+    its own peak does not count in the residual (default 0.01): its map is flat
+    there (a smooth gradient places equally well along it), it does not disagree.
     """
     if not pairs:
         raise ValueError("refine_registration needs at least one (fg, bg) pair")
@@ -227,8 +234,14 @@ def refine_registration(
     x, y, score = win.place(s, sy, np.mean(maps, axis=0))
     residual = 0.0
     if len(maps) > 1:
+        # Map coordinates of the joint placement (the 2x2 pixels around it).
+        jx, jy = (x - win.x0) * s, (y - win.y0) * sy
         for m in maps:
-            px, py, _ = win.place(s, sy, m)
-            residual = max(residual, math.hypot(px - x, py - y))
+            px, py, own = win.place(s, sy, m)
+            ix = min(max(0, math.floor(jx)), m.shape[1] - 2)
+            iy = min(max(0, math.floor(jy)), m.shape[0] - 2)
+            there = float(m[iy : iy + 2, ix : ix + 2].max()) if min(m.shape) >= 2 else own
+            if own - there > flat:
+                residual = max(residual, math.hypot(px - x, py - y))
     reg = Registration(x, y, fw / s, fh / sy, s, score)
     return Refined(reg, residual, len(pairs))

@@ -38,13 +38,39 @@ def _texture(gray: Gray) -> float:
     return float(np.std(cv2.resize(gray, size, interpolation=cv2.INTER_AREA)))
 
 
+def self_similarity(gray: Gray) -> float:
+    """How much ``gray`` looks like itself moved by 3 % of its width (at least 2 px):
+    the largest correlation of the image with its own shift right, down and along the
+    two diagonals, over the overlap (-1..1).
+
+    Near 1 where a shifted placement would match as well as the true one: a smooth
+    ramp or a wide gradient that registers anywhere along it. Real shots give about
+    0.6-0.85 (the bench's talking-head crops), smooth generated gradients 0.99-1.
+    """
+    g = np.asarray(gray, dtype=np.float32)
+    h, w = g.shape
+    d = max(2, round(0.03 * w))
+    if h <= d or w <= d:
+        return 1.0
+    worst = -1.0
+    for dx, dy in ((d, 0), (0, d), (d, d), (d, -d)):
+        a = g[max(0, dy) : h + min(0, dy), dx:]
+        b = g[max(0, -dy) : h + min(0, -dy), : w - dx]
+        a = a - a.mean()
+        b = b - b.mean()
+        den = float(np.sqrt(np.vdot(a, a) * np.vdot(b, b)))
+        worst = max(worst, float(np.vdot(a, b)) / den if den > 0 else 1.0)
+    return worst
+
+
 class Registrar:
     """Registers a fg stream on a bg stream whose time offset is unknown (module docs).
 
     Each bg frame ``c`` is a candidate for the reference fg frame (the first with
     texture, :attr:`ref`): its score is the lowest full-resolution correlation of the
     reference on bg frame ``c`` and of the check fg
-    frames on the bg frames the rate ratio puts them on (each within one frame), with
+    frames on the bg frames the rate ratio puts them on (each within ``ceil(slope) + 1``
+    frames: a dropped frame, or a source slower than both, moves it), with
     the placement agreeing within about a pixel; a candidate whose coarse match is
     far below ``accept`` is not refined. The registration locks on the first candidate
     that scores at least ``accept`` and is the best within ``confirm`` candidates on
@@ -73,6 +99,14 @@ class Registrar:
         refine_frames: fg frames (the reference included) the exact refinement rests
             on, spread over ``max(check_span, confirm / slope)`` fg frames (default 4;
             0 keeps the coarse placement).
+        max_self_similarity: the reference must also be distinct: its
+            :func:`self_similarity` below this (default 0.95). A frame of smooth
+            gradients matches a moved placement as well as its own (on drifting
+            gradients even at another time); a later frame where something
+            sharper enters is taken instead.
+        distinct_wait: fg frames after the first textured one to wait for a distinct
+            one (default 48); when none comes, the first textured frame is the
+            reference all the same.
     """
 
     def __init__(
@@ -88,6 +122,8 @@ class Registrar:
         keep_before: int = 0,
         min_std: float = 3.0,
         refine_frames: int = 4,
+        max_self_similarity: float = 0.95,
+        distinct_wait: int = 48,
     ) -> None:
         if not (0 < min_scale <= max_scale <= 4):
             raise ParameterError(
@@ -104,6 +140,11 @@ class Registrar:
             )
         if not 0 <= refine_frames <= 32:
             raise ParameterError(f"refine_frames must be 0..32, got {refine_frames}")
+        if not -1 < max_self_similarity <= 1 or distinct_wait < 0:
+            raise ParameterError(
+                f"max_self_similarity must be in (-1, 1] and distinct_wait >= 0 fg frames, "
+                f"got {max_self_similarity} and {distinct_wait}"
+            )
         if not 16 <= coarse_width <= 4096:
             raise ParameterError(f"coarse_width must be 16..4096 pixels, got {coarse_width}")
         self.slope = slope
@@ -122,7 +163,9 @@ class Registrar:
         self._wanted = {0, *self.checks, *self.refines}
         self._last_wanted = max(self._wanted)
         self.min_std = min_std
-        self._span = round(max(self.checks, default=0) * slope) + 1
+        self.max_self_similarity = max_self_similarity
+        self.distinct_wait = distinct_wait
+        self._span = round(max(self.checks, default=0) * slope) + 1 + self.spread
         self.reset()
 
     def reset(self) -> None:
@@ -130,7 +173,8 @@ class Registrar:
         self.result: Registration | None = None
         self.refined: Refined | None = None  # the exact refinement and its residual
         self.rejected = 0  # locks refused because the refinement frames disagreed
-        self.ref: int | None = None  # the fg frame registered (first with texture)
+        self.ref: int | None = None  # the fg frame registered (first distinct one)
+        self._textured: int | None = None  # the first fg frame with texture
         self.bg_index: int | None = None  # bg frame matched by fg frame ref
         self._fg: dict[int, Gray] = {}
         self._fg_count = 0
@@ -149,11 +193,21 @@ class Registrar:
         """Offer fg frame ``index`` (0, 1, 2...); kept only if the registration needs it.
 
         The reference is the first fg frame with texture (grey standard deviation at
-        least ``min_std`` once shrunk): a black or flat intro cannot be placed.
+        least ``min_std`` once shrunk: a black or flat intro cannot be placed) that is
+        distinct (:func:`self_similarity` below ``max_self_similarity``), or the
+        first with texture when ``distinct_wait`` more frames bring none. Until
+        then the frames the first textured one would need are kept.
         """
         if self.ref is None and _texture(gray) >= self.min_std:
-            self.ref = index
-        if self.ref is not None and index - self.ref in self._wanted:
+            if self._textured is None:
+                self._textured = index
+            if self_similarity(gray) < self.max_self_similarity:
+                self.ref = index
+                self._fg = {k: f for k, f in self._fg.items() if k - index in self._wanted}
+            elif index - self._textured >= self.distinct_wait:
+                self.ref = self._textured
+        base = self.ref if self.ref is not None else self._textured
+        if base is not None and index - base in self._wanted:
             self._fg[index] = np.array(gray, copy=True)
         self._fg_count = index + 1
 
@@ -181,6 +235,8 @@ class Registrar:
     def finish(self) -> Registration | None:
         """End of input: the best placement held, even if it scores below ``accept``
         (but not one whose refinement frames disagree)."""
+        if self.ref is None:
+            self.ref = self._textured  # the input ended while waiting for a distinct frame
         if self.result is None:
             self._advance(ended=True)
         if self.result is None:
@@ -276,7 +332,7 @@ class Registrar:
                 continue  # the fg is shorter: nothing more to confirm with
             expect = c + round(k * self.slope)
             best = -1.0
-            for j in (expect - 1, expect, expect + 1):
+            for j in range(expect - self.spread, expect + self.spread + 1):
                 frame = self._frame(j)
                 if frame is None:
                     continue
@@ -292,32 +348,45 @@ class Registrar:
         return score, reg
 
     def _pairs_at(
-        self, c: int, reg: Registration, last: int | None, exact: bool = False
-    ) -> list[tuple[Gray, Gray]]:
-        """(fg, bg) pairs of the refinement frames if bg frame ``c`` shows the reference:
-        the reference on ``c``, each later fg frame ``ref + k`` on the bg frame that fits
-        ``reg`` best within ``spread`` of ``c + k * slope`` (a dropped fg or bg frame
-        moves it by about ``slope`` or one frame), or on that frame itself (``exact``);
-        empty when one is not held."""
+        self,
+        c: int,
+        reg: Registration,
+        last: int | None,
+        offsets: dict[int, int] | None = None,
+    ) -> tuple[list[tuple[Gray, Gray]], dict[int, int]]:
+        """(fg, bg) pairs of the refinement frames if bg frame ``c`` shows the reference,
+        and the offset of each from where the frame-rate ratio puts it.
+
+        The reference goes on ``c``. Each later fg frame ``ref + k`` goes on the bg
+        frame that fits ``reg`` best within ``spread`` of ``c + k * slope`` (a dropped
+        fg or bg frame, or a source slower than both, moves it by about ``slope`` or a
+        frame), or, given ``offsets`` (what an earlier call returned), on
+        ``c + k * slope + offsets[k]`` exactly: the same relative timing, drops
+        included, moved as a whole. Empty when a frame is not held.
+        """
         pairs: list[tuple[Gray, Gray]] = []
+        found: dict[int, int] = {}
         for k in self.refines:
             fg = self._fg.get((self.ref or 0) + k)
             if fg is None:
                 continue  # the fg is shorter
             expect = c + round(k * self.slope)
-            spread = self.spread if k and not exact else 0
-            best: tuple[float, Gray] | None = None
+            if offsets is not None:
+                expect += offsets.get(k, 0)
+            spread = self.spread if k and offsets is None else 0
+            best: tuple[float, int, Gray] | None = None
             for j in range(expect - spread, expect + spread + 1):
                 frame = self._frame(j)
                 if frame is None or (last is not None and j > last):
                     continue
                 score = placement_score([(fg, frame)], reg)
                 if best is None or score > best[0]:
-                    best = (score, frame)
+                    best = (score, j, frame)
             if best is None:
-                return []
-            pairs.append((fg, best[1]))
-        return pairs
+                return [], {}
+            pairs.append((fg, best[2]))
+            found[k] = best[1] - (c + round(k * self.slope))
+        return pairs, found
 
     def _refine(self, c: int, reg: Registration, last: int | None) -> tuple[int, Registration]:
         """The exact placement and bg frame of the reference (bg frames up to ``last``).
@@ -326,29 +395,30 @@ class Registrar:
            and position.
         2. On a slow pan, a bg frame a few frames off matches nearly as well, shifted
            by the pan: the reference's bg frame is re-chosen within ``retime`` of
-           ``c`` by the sub-pixel score of all refinement frames at the exact placement.
+           ``c`` by the sub-pixel score of all refinement frames at the exact placement,
+           each kept at its timing relative to the reference found in step 1 (so a
+           dropped frame does not pull the reference off).
         3. The placement is refined again on the frames of that bg frame; steps 2-3
            run once more when the bg frame moved.
         """
         if not self.refines:
             return c, reg
-        pairs = self._pairs_at(c, reg, last)
+        pairs, offsets = self._pairs_at(c, reg, last)
         if not pairs:
             return c, reg
         self.refined = refine_registration(pairs, reg, max_scale=self.max_scale)
         reg = self.refined.registration
         for _ in range(2):
-            # Re-time on the frames the frame-rate ratio puts exactly there: each
-            # candidate then differs from its neighbours in every pair, not only the
+            # Every candidate differs from its neighbours in every pair, not only the
             # reference's.
-            best = (placement_score(self._pairs_at(c, reg, last, True), reg), c)
+            best = (placement_score(self._pairs_at(c, reg, last, offsets)[0], reg), c)
             for c2 in range(c - self.retime, c + self.retime + 1):
                 if c2 != c:
-                    score = placement_score(self._pairs_at(c2, reg, last, True), reg)
+                    score = placement_score(self._pairs_at(c2, reg, last, offsets)[0], reg)
                     best = max(best, (score, c2))
             moved = best[1] != c
             c = best[1]
-            pairs = self._pairs_at(c, reg, last)
+            pairs, offsets = self._pairs_at(c, reg, last)
             if pairs:
                 self.refined = refine_registration(pairs, reg, max_scale=self.max_scale)
                 reg = self.refined.registration

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from operators.video import Registrar, Registration, match_frame
-from operators.video.registration import scale_grid
+from operators.video.registration import scale_grid, self_similarity
 from stream import ParameterError
 
 from .pairs import PairSpec, generate
@@ -83,9 +83,87 @@ def test_rescaled_registration_and_scale_grid() -> None:
     assert scale_grid((300, 50), (200, 100), 0.25, 1.0) == []
 
 
+def test_self_similarity_tells_gradients_from_detail() -> None:
+    ramp = np.tile(np.linspace(0, 255, 160, dtype=np.float32), (90, 1)).astype(np.uint8)
+    assert self_similarity(ramp) > 0.99  # a ramp matches itself moved along it
+    rng = np.random.default_rng(0)
+    detail = cv2.GaussianBlur(rng.integers(0, 256, (90, 160)).astype(np.uint8), (0, 0), 1.5)
+    assert self_similarity(detail) < 0.5
+    assert self_similarity(np.zeros((4, 4), np.uint8)) == 1.0  # too small to tell
+
+
+def test_registrar_waits_for_a_distinct_reference_frame() -> None:
+    # fg frames 0-4 are a smooth ramp (placeable anywhere along it), frame 5 has detail.
+    rng = np.random.default_rng(1)
+    ramp = np.tile(np.linspace(40, 200, 80, dtype=np.float32), (45, 1)).astype(np.uint8)
+    detail = cv2.GaussianBlur(rng.integers(0, 256, (45, 80)).astype(np.uint8), (0, 0), 1.0)
+    reg = Registrar(distinct_wait=10)
+    for k in range(5):
+        reg.push_fg(k, ramp)
+        assert reg.ref is None
+    reg.push_fg(5, detail)
+    assert reg.ref == 5
+    # None distinct within distinct_wait frames: the first textured one after all.
+    reg = Registrar(distinct_wait=3)
+    for k in range(3):
+        reg.push_fg(k, ramp)
+    assert reg.ref is None
+    reg.push_fg(3, ramp)
+    assert reg.ref == 0
+    assert 0 in reg._fg  # its frames were kept while waiting
+
+
 @pytest.mark.parametrize(
-    "kwargs", [{"min_scale": 0}, {"min_scale": 2.0}, {"accept": 1.0}, {"confirm": -1}]
-)
+    "kwargs",
+    [{"min_scale": 0}, {"min_scale": 2.0}, {"accept": 1.0}, {"confirm": -1},
+     {"max_self_similarity": 1.5}, {"distinct_wait": -1}],
+)  # fmt: skip
 def test_bad_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(ParameterError):
         Registrar(**kwargs)  # type: ignore[arg-type]
+
+
+# Generated content whose background is three drifting plane waves (`synth_frame`): a
+# crop of it matches another place at another time as well as its own, until the square
+# or the bar enters it. Two variants of the bench's class that were registered 80-84 px
+# off before the reference had to be distinct (plus a dropped fg frame early in the
+# first: its check frames are two bg frames later than the frame-rate ratio says).
+SYNTH_CASES = {
+    "gradient crop, 50->30 fps, fg drop": dict(
+        crop=(49, 15, 193, 112), scale=0.99, gamma=1.25, noise=3.2, bg_fps=50.0, fg_fps=30.0,
+        start_s=1.496, bg_drop=0.0195, fg_drop=0.0037, seed=1780904750,
+    ),
+    "small gradient crop, 24->24 fps, drops": dict(
+        crop=(6, 38, 124, 62), scale=0.83, gamma=1.23, noise=1.4, bg_fps=24.0, fg_fps=24.0,
+        start_s=1.22, bg_drop=0.05, fg_drop=0.04, seed=7,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(SYNTH_CASES))
+def test_registrar_is_not_fooled_by_drifting_gradients(name: str) -> None:
+    from mediastream.synth import synth_frame
+
+    from .real_pairs import Variant, make_pair
+
+    v = Variant(**SYNTH_CASES[name])  # type: ignore[arg-type]
+    pair = make_pair([synth_frame(i, 320, 180, 24.0) for i in range(120)], v)
+    fg, bg = [_gray(f) for f in pair.fg], [_gray(b) for b in pair.bg]
+    reg = Registrar(slope=v.bg_fps / v.fg_fps, confirm=round(v.bg_fps))
+    items = sorted(
+        [(k / v.fg_fps, 0, k) for k in range(len(fg))]
+        + [(k / v.bg_fps, 1, k) for k in range(len(bg))]
+    )
+    found = None
+    for _, side, k in items:
+        if side == 0:
+            reg.push_fg(k, fg[k])
+        elif found is None:
+            found = reg.push_bg(k, bg[k])
+    found = found or reg.finish()
+    assert found is not None and reg.ref is not None and reg.bg_index is not None
+    x, y, w, h = v.crop
+    assert abs(found.x - x) <= 1.5 and abs(found.y - y) <= 1.5, found
+    assert found.width == pytest.approx(w, rel=0.04), found
+    assert found.height == pytest.approx(h, rel=0.04), found
+    assert int(np.abs(pair.truth()[reg.ref] - reg.bg_index).min()) <= 1
