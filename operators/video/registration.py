@@ -370,9 +370,8 @@ class Registrar:
             fg = self._fg.get((self.ref or 0) + k)
             if fg is None:
                 continue  # the fg is shorter
-            expect = c + round(k * self.slope)
-            if offsets is not None:
-                expect += offsets.get(k, 0)
+            on_ratio = c + round(k * self.slope)
+            expect = on_ratio if offsets is None else on_ratio + offsets.get(k, 0)
             spread = self.spread if k and offsets is None else 0
             best: tuple[float, int, Gray] | None = None
             for j in range(expect - spread, expect + spread + 1):
@@ -385,7 +384,7 @@ class Registrar:
             if best is None:
                 return [], {}
             pairs.append((fg, best[2]))
-            found[k] = best[1] - (c + round(k * self.slope))
+            found[k] = best[1] - on_ratio
         return pairs, found
 
     def _refine(self, c: int, reg: Registration, last: int | None) -> tuple[int, Registration]:
@@ -411,11 +410,10 @@ class Registrar:
         for _ in range(2):
             # Every candidate differs from its neighbours in every pair, not only the
             # reference's.
-            best = (placement_score(self._pairs_at(c, reg, last, offsets)[0], reg), c)
-            for c2 in range(c - self.retime, c + self.retime + 1):
-                if c2 != c:
-                    score = placement_score(self._pairs_at(c2, reg, last, offsets)[0], reg)
-                    best = max(best, (score, c2))
+            best = max(
+                (placement_score(self._pairs_at(c2, reg, last, offsets)[0], reg), c2)
+                for c2 in range(c - self.retime, c + self.retime + 1)
+            )
             moved = best[1] != c
             c = best[1]
             pairs, offsets = self._pairs_at(c, reg, last)

@@ -13,6 +13,7 @@ from operators.video.registration import scale_grid, self_similarity
 from stream import ParameterError
 
 from .pairs import PairSpec, generate
+from .real_pairs import Variant, make_pair
 
 
 def _gray(im: np.ndarray) -> np.ndarray:
@@ -83,20 +84,24 @@ def test_rescaled_registration_and_scale_grid() -> None:
     assert scale_grid((300, 50), (200, 100), 0.25, 1.0) == []
 
 
+def _ramp_and_detail(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A horizontal grey ramp and blurred noise, both ``h x w``."""
+    ramp = np.tile(np.linspace(40, 200, w, dtype=np.float32), (h, 1)).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    detail = cv2.GaussianBlur(rng.integers(0, 256, (h, w)).astype(np.uint8), (0, 0), 1.0)
+    return ramp, detail
+
+
 def test_self_similarity_tells_gradients_from_detail() -> None:
-    ramp = np.tile(np.linspace(0, 255, 160, dtype=np.float32), (90, 1)).astype(np.uint8)
+    ramp, detail = _ramp_and_detail(90, 160, 0)
     assert self_similarity(ramp) > 0.99  # a ramp matches itself moved along it
-    rng = np.random.default_rng(0)
-    detail = cv2.GaussianBlur(rng.integers(0, 256, (90, 160)).astype(np.uint8), (0, 0), 1.5)
     assert self_similarity(detail) < 0.5
     assert self_similarity(np.zeros((4, 4), np.uint8)) == 1.0  # too small to tell
 
 
 def test_registrar_waits_for_a_distinct_reference_frame() -> None:
     # fg frames 0-4 are a smooth ramp (placeable anywhere along it), frame 5 has detail.
-    rng = np.random.default_rng(1)
-    ramp = np.tile(np.linspace(40, 200, 80, dtype=np.float32), (45, 1)).astype(np.uint8)
-    detail = cv2.GaussianBlur(rng.integers(0, 256, (45, 80)).astype(np.uint8), (0, 0), 1.0)
+    ramp, detail = _ramp_and_detail(45, 80, 1)
     reg = Registrar(distinct_wait=10)
     for k in range(5):
         reg.push_fg(k, ramp)
@@ -129,11 +134,11 @@ def test_bad_parameters(kwargs: dict[str, float]) -> None:
 # off before the reference had to be distinct (plus a dropped fg frame early in the
 # first: its check frames are two bg frames later than the frame-rate ratio says).
 SYNTH_CASES = {
-    "gradient crop, 50->30 fps, fg drop": dict(
+    "gradient crop, 50->30 fps, fg drop": Variant(
         crop=(49, 15, 193, 112), scale=0.99, gamma=1.25, noise=3.2, bg_fps=50.0, fg_fps=30.0,
         start_s=1.496, bg_drop=0.0195, fg_drop=0.0037, seed=1780904750,
     ),
-    "small gradient crop, 24->24 fps, drops": dict(
+    "small gradient crop, 24->24 fps, drops": Variant(
         crop=(6, 38, 124, 62), scale=0.83, gamma=1.23, noise=1.4, bg_fps=24.0, fg_fps=24.0,
         start_s=1.22, bg_drop=0.05, fg_drop=0.04, seed=7,
     ),
@@ -144,9 +149,7 @@ SYNTH_CASES = {
 def test_registrar_is_not_fooled_by_drifting_gradients(name: str) -> None:
     from mediastream.synth import synth_frame
 
-    from .real_pairs import Variant, make_pair
-
-    v = Variant(**SYNTH_CASES[name])  # type: ignore[arg-type]
+    v = SYNTH_CASES[name]
     pair = make_pair([synth_frame(i, 320, 180, 24.0) for i in range(120)], v)
     fg, bg = [_gray(f) for f in pair.fg], [_gray(b) for b in pair.bg]
     reg = Registrar(slope=v.bg_fps / v.fg_fps, confirm=round(v.bg_fps))
