@@ -280,6 +280,42 @@ def _close(
     fst[tail + 3] = short
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _tp_gain(phases: npt.NDArray[np.float32]) -> float:
+    """No interpolated value exceeds max|x| over its taps times the phase's sum of |taps|
+    (1.9 here), give or take the float32 rounding (about 1e-6 relative; the margin is
+    1e-3): this bound's factor."""
+    gain = 0.0
+    for p in range(phases.shape[0]):
+        g = 0.0
+        for k in range(phases.shape[1]):
+            g += abs(np.float64(phases[p, k]))
+        gain = max(gain, g)
+    return gain * 1.001
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tp_bound(top: float, h: npt.NDArray[np.float64]) -> float:
+    """The largest of ``top`` and the magnitudes of the carried inputs ``h``."""
+    for k in range(TP_HISTORY):
+        top = max(top, abs(h[k]))
+    return top
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tp_advance(h: npt.NDArray[np.float64], row: npt.NDArray[np.float32]) -> None:
+    """Carry the last ``TP_HISTORY`` inputs of ``h`` followed by ``row`` in ``h``."""
+    frames = row.shape[0]
+    if frames >= TP_HISTORY:
+        for k in range(TP_HISTORY):
+            h[k] = row[frames - TP_HISTORY + k]
+    else:
+        for k in range(TP_HISTORY - frames):
+            h[k] = h[k + frames]
+        for i in range(frames):
+            h[TP_HISTORY - frames + i] = row[i]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _true_peak(
     x: npt.NDArray[np.float32],
@@ -317,36 +353,28 @@ def _true_peak(
     h1 = phases[1]
     m0, m1, m2, m3, m4, m5 = h1[0], h1[1], h1[2], h1[3], h1[4], h1[5]
     half = np.float32(0.5)
-    # No interpolated value exceeds max|x| over its taps times the phase's sum of |taps|
-    # (1.9 here), give or take the float32 rounding (about 1e-6 relative; the margin
-    # is 1e-3).
-    gain = 0.0
-    for p in range(phases.shape[0]):
-        g = 0.0
-        for k in range(phases.shape[1]):
-            g += abs(np.float64(phases[p, k]))
-        gain = max(gain, g)
-    gain *= 1.001
-    magnitudes = buf[: TP_HISTORY + frames].view(np.int32)
+    gain = _tp_gain(phases)
+    x_bits = x.view(np.int32)
     for c in range(channels):
         h = fst[hist0 + c * TP_HISTORY : hist0 + (c + 1) * TP_HISTORY]
-        for k in range(TP_HISTORY):
-            buf[k] = h[k]
         row = x[c, lo:hi]  # (contiguous: the copy vectorises)
-        for i in range(frames):
-            buf[TP_HISTORY + i] = row[i]
+        row_bits = x_bits[c, lo:hi]
         peak = fst[peak0 + c]
         # Where that bound is below the peak so far, nothing here can raise it: skip the
         # interpolation (the peak stays the maximum of every interpolated value, the
-        # same whatever the chunking).
+        # same whatever the chunking). The bound is read off the input in place; only
+        # the history moves on.
         top_bits = np.int32(0)
-        for i in range(TP_HISTORY + frames):
-            b = magnitudes[i] & 0x7FFFFFFF
+        for i in range(frames):
+            b = row_bits[i] & 0x7FFFFFFF
             top_bits = b if b > top_bits else top_bits
-        if np.float64(_float32_from_bits(top_bits)) * gain <= peak:
-            for k in range(TP_HISTORY):
-                h[k] = buf[frames + k]
+        if _tp_bound(np.float64(_float32_from_bits(top_bits)), h) * gain <= peak:
+            _tp_advance(h, row)
             continue
+        for k in range(TP_HISTORY):
+            buf[k] = h[k]
+        for i in range(frames):
+            buf[TP_HISTORY + i] = row[i]
         for i in range(frames):
             a0, b0 = buf[i + 12], buf[i + 1]  # the newest input (phase 0) and the oldest
             a1, b1 = buf[i + 11], buf[i + 2]
@@ -451,10 +479,16 @@ def measure(
     frames = hi
     bits = x.view(np.int32)
     bad = 0
+    # The largest magnitude of every channel together, for the true peak's bound (in
+    # the same pass: an integer maximum on the bit patterns vectorises, exact).
+    top_bits = np.int32(0)
     for c in range(channels):
         row_bits = bits[c, lo:hi]
         for i in range(hi - lo):
-            bad += (row_bits[i] & 0x7F800000) == 0x7F800000
+            b = row_bits[i]
+            bad += (b & 0x7F800000) == 0x7F800000
+            m = b & 0x7FFFFFFF
+            top_bits = m if m > top_bits else top_bits
     if bad:
         for i in range(lo, hi):
             for c in range(channels):
@@ -491,9 +525,22 @@ def measure(
         ist[I_FILLED] = filled
         i0 = i1
     if ist[I_TP] != 0 and hi > lo:
-        buf = scratch[_WORK:].view(np.float32)
-        for j in range(lo, hi, _TP_BLOCK):
-            _true_peak(x, j, min(hi, j + _TP_BLOCK), fst, phases, buf)
+        # A chunk too quiet to raise any channel's peak so far is not read again: only
+        # the carried inputs move on (what the per-block check would conclude).
+        top = np.float64(_float32_from_bits(top_bits))
+        gain = _tp_gain(phases)
+        hist0 = _HIST * channels
+        quiet = True
+        for c in range(channels):
+            h = fst[hist0 + c * TP_HISTORY : hist0 + (c + 1) * TP_HISTORY]
+            quiet &= _tp_bound(top, h) * gain <= fst[_PEAK * channels + c]
+        if quiet:
+            for c in range(channels):
+                _tp_advance(fst[hist0 + c * TP_HISTORY : hist0 + (c + 1) * TP_HISTORY], x[c, lo:hi])
+        else:
+            buf = scratch[_WORK:].view(np.float32)
+            for j in range(lo, hi, _TP_BLOCK):
+                _true_peak(x, j, min(hi, j + _TP_BLOCK), fst, phases, buf)
     return closed
 
 
