@@ -4,10 +4,13 @@ The whole file at once: the segmentation model slides over it as pyannote's
 ``Inference`` does (same buffer and step as the online diarizer), the same embedding windows and the
 same overlap-aware local-speaker embeddings are computed, and all of them are
 clustered together (average-linkage agglomerative clustering on cosine distance, cut
-at a per-model distance; clusters of fewer than ``min_cluster_size`` embeddings are
-dissolved into the nearest larger cluster, as pyannote's pipeline does, so that a few
-mixed or noisy local-speaker embeddings do not become speakers of their own).
-Aggregation and turns are as online.
+at a per-model distance; clusters of fewer than ``min_cluster_size`` embeddings, or
+10 % of them in a short file, are dissolved into the nearest larger cluster, as
+pyannote's pipeline does, so that a few mixed or noisy local-speaker embeddings do not
+become speakers of their own). Every local speaker then goes to the cluster whose
+centroid is nearest, jointly per buffer (Hungarian: two local speakers of one buffer
+never share a speaker, so an overlap keeps both voices), as pyannote's constrained
+assignment. Aggregation and turns are as online.
 This is the reference for "streaming versus offline clustering of the same
 embeddings"; it holds the whole file in memory.
 """
@@ -34,8 +37,9 @@ __all__ = ["OFFLINE_THRESHOLD", "diarize_offline"]
 # centroids. CAM++: 0.40 with min_cluster_size 10, the middle of the flat part
 # (0.38-0.42) of the tune-half DER of AMI excerpts, LibriSpeech-voice conversations and
 # synthetic MBROLA conversations (`python bench/diarize_corpora.py sweep`,
-# bench/README.md): 21.5 %, 4.1 % (every speaker count exact) and 0.6 %; from 0.45 two
-# MBROLA voices merge (9.3 %).
+# bench/README.md); with the constrained assignment and the 10 % rule (2026-12-07):
+# 13.8 %, 5.1 % (4.8 % at 0.42) and 0.0 %; at 0.36 AMI 23.8 %, from 0.45 two MBROLA
+# voices merge (9.3 %).
 OFFLINE_THRESHOLD = {"campplus": 0.40, "ge2e": 0.25}
 MIN_CLUSTER_SIZE = 10
 
@@ -104,12 +108,14 @@ def _cluster(
     max_speakers: int,
 ) -> npt.NDArray[np.int64]:
     """Labels 0..k-1 of the unit embeddings ``e``: scipy's average linkage on cosine
-    distance cut at ``cut``, small clusters dissolved; when that leaves fewer than
+    distance cut at ``cut``, clusters smaller than ``min_size`` (at most 10 % of the
+    embeddings, pyannote.audio's rule for short files) dissolved; when that leaves fewer than
     ``min_speakers`` or more than ``max_speakers`` clusters, the dendrogram is cut into
     the nearest allowed count instead (``maxclust``) and only the smaller clusters
     beyond it dissolve."""
     from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
 
+    min_size = min(min_size, max(1, round(0.1 * e.shape[0])))  # pyannote's, short files
     z = linkage(e, method="average", metric="cosine")
     labels = _dissolve_small(e, fcluster(z, t=cut, criterion="distance") - 1, min_size)
     k = int(labels.max()) + 1
@@ -120,6 +126,31 @@ def _cluster(
     out = _dissolve_small(e, raw, min_size, at_least=target)
     if int(out.max()) + 1 > target:  # more big clusters than allowed: the largest stay
         out = _dissolve_small(e, raw, np.inf, at_least=target)
+    return out
+
+
+def _constrained(
+    e: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    k: int,
+    buffers: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Each local speaker's cluster, no two local speakers of one buffer in the same
+    one (pyannote.audio's constrained assignment): the unit embeddings ``e`` against
+    the centroids of ``labels`` (0..k-1; -1: not clustered), Hungarian per buffer
+    (``buffers``: each embedding's buffer). A buffer with more local speakers than
+    clusters leaves the least similar ones at -1."""
+    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+
+    cent = np.stack([e[labels == i].mean(axis=0) for i in range(k)])
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    sim = e @ cent.T  # (locals, clusters)
+    out = np.full(labels.shape, -1, np.int64)
+    order = np.argsort(buffers, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(buffers[order]) != 0])
+    for g in np.split(order, starts[1:]):
+        rows, cols = linear_sum_assignment(-sim[g])
+        out[g[rows]] = cols
     return out
 
 
@@ -138,8 +169,11 @@ def diarize_offline(
     distance). ``min_cluster_size``: clusters of fewer strong
     local-speaker embeddings (one per buffer a speaker is active in) join the nearest
     larger cluster (default 10, whatever the online setting: with the whole file at
-    hand there is no need to confirm a voice early; the largest cluster always stays).
-    Returns speaker turns.
+    hand there is no need to confirm a voice early; the largest cluster always stays;
+    at most 10 % of the strong embeddings, so that a short file keeps its minor
+    speakers). Every local speaker, strong or not, then takes the nearest cluster
+    centroid, jointly with the other local speakers of its buffer (never two on one
+    speaker). Returns speaker turns.
     """
     cfg, model, seg = op.settings, op.models.embedding, op.models.segmentation
     if cfg.mode != "segmentation" or seg is None:
@@ -209,10 +243,8 @@ def diarize_offline(
         elif strong.any():
             labels[strong] = 0
         k = int(labels.max()) + 1
-        if k and (~strong).any():
-            cent = np.stack([e[labels == i].mean(axis=0) for i in range(k)])
-            cent /= np.linalg.norm(cent, axis=1, keepdims=True)
-            labels[~strong] = np.argmax(cent @ e[~strong].T, axis=0)
+        if k:  # every local speaker, the clustered ones included, as pyannote does
+            labels = _constrained(e, labels, k, np.array([b for b, *_ in locals_]))
     k = max(int(labels.max()) + 1, 1) if len(labels) else 1
     total = -(-n // cell)
     acc = np.zeros((total, k))
