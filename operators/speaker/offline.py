@@ -77,6 +77,15 @@ def _segment(
     return probs, np.arange(probs.shape[0], dtype=np.int64) * step
 
 
+def _unit_centroids(
+    e: npt.NDArray[np.float64], labels: npt.NDArray[np.int64], clusters: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Unit mean direction of the embeddings ``e`` labelled with each of ``clusters``."""
+    cent = np.stack([e[labels == c].mean(axis=0) for c in np.asarray(clusters)])
+    out: npt.NDArray[np.float64] = cent / np.linalg.norm(cent, axis=1, keepdims=True)
+    return out
+
+
 def _dissolve_small(
     e: npt.NDArray[np.float64],
     labels: npt.NDArray[np.int64],
@@ -89,8 +98,7 @@ def _dissolve_small(
     keep = np.flatnonzero(counts >= min_size)
     if keep.size < at_least:
         keep = np.sort(np.argsort(-counts, kind="stable")[:at_least])
-    cent = np.stack([e[labels == c].mean(axis=0) for c in keep])
-    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    cent = _unit_centroids(e, labels, keep)
     out = np.full(labels.shape, -1, np.int64)
     for i, c in enumerate(keep):
         out[labels == c] = i
@@ -142,9 +150,7 @@ def _constrained(
     clusters leaves the least similar ones at -1."""
     from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
-    cent = np.stack([e[labels == i].mean(axis=0) for i in range(k)])
-    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
-    sim = e @ cent.T  # (locals, clusters)
+    sim = e @ _unit_centroids(e, labels, range(k)).T  # (locals, clusters)
     out = np.full(labels.shape, -1, np.int64)
     order = np.argsort(buffers, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(buffers[order]) != 0])
