@@ -6,7 +6,10 @@ repetition):
 * ``diarize``: ``python -m mediastream diarize F.wav --rttm OUT --quiet`` on 3 s of
   pyannote's ``sample.wav`` (6.5-9.5 s: speech), written once as a 16 kHz WAV. What a
   user waits for: interpreter start, imports, loading segmentation-3.0 (the project's
-  own PyanNet module) and CAM++, the run, the RTTM.
+  own PyanNet module) and CAM++, the run, the RTTM. The default engine runs both
+  models under ONNX Runtime (exported once to the model cache; the warm-up run
+  exports them when the cache has none), so torch is never imported.
+* ``diarize_torch``: the same with ``--engine torch`` (the models as torch modules).
 * ``pyannote_segmentation``: ``python -c`` loading the same segmentation-3.0
   checkpoint through ``pyannote.audio.Model.from_pretrained`` and running it once on
   the same 3 s: the path ``mediastream diarize`` took before it had its own module
@@ -108,6 +111,19 @@ def prepare(options: Options) -> Prepared:
             str(work / "out.rttm"),
             "--quiet",
         ],
+        # The same with the torch engine (what diarize ran before the ONNX Runtime one).
+        "diarize_torch": [
+            py,
+            "-m",
+            "mediastream",
+            "diarize",
+            str(clip),
+            "--rttm",
+            str(work / "out.rttm"),
+            "--quiet",
+            "--engine",
+            "torch",
+        ],
         "pyannote_segmentation": [py, "-c", _PYANNOTE, str(checkpoint), str(clip)],
         "torch_import": [py, "-c", "import torch"],
     }
@@ -123,8 +139,8 @@ def prepare(options: Options) -> Prepared:
             wall, rss = _measure(variants[name])
             out[f"{name}_wall_s"] = wall
             out[f"{name}_peak_rss_mb"] = rss
-            if name == "diarize":
-                out["rttm_lines"] = float(len((work / "out.rttm").read_text().splitlines()))
+            if name.startswith("diarize"):
+                out[f"{name}_rttm_lines" if name != "diarize" else "rttm_lines"] = float(len((work / "out.rttm").read_text().splitlines()))
         return out
 
     def checks(m: Mapping[str, float]) -> dict[str, bool]:

@@ -53,7 +53,9 @@ class DiarizeSettings:
         segmentation: pyannote segmentation checkpoint/hub id (None: segmentation-3.0).
         latency_s: finalisation latency (None: the mode's default).
         enrol: name -> reference clip path.
-        device, threads: torch settings.
+        device, threads: where the models run and their intra-op threads.
+        engine: ``"auto"`` (default), ``"onnx"`` or ``"torch"`` (see
+            :class:`~operators.speaker.diarizer.OnlineDiarizer`).
         chunk_frames: decoded chunk size in frames (default 32768, about 2 s at 16 kHz:
             a file is read ahead anyway, and the diarizer batches the buffers and
             windows that one chunk completes; smaller chunks cost throughput, not
@@ -68,6 +70,7 @@ class DiarizeSettings:
     enrol: Mapping[str, str | os.PathLike[str]] = field(default_factory=dict)
     device: str = "cpu"
     threads: int | None = None
+    engine: str = "auto"
     chunk_frames: int = 32768
     emit_embeddings: bool = False
     options: dict[str, Any] = field(default_factory=dict)
@@ -143,7 +146,9 @@ def build_diarize_graph(
         record_sink = AudioFileSink(live.record, codec="pcm_f32le" if wav else None)
         outputs.append(("sink 'record'", live.record))
     check_output_paths(inputs, outputs)
-    model = load_embedding_model(settings.model, device=settings.device, threads=settings.threads)
+    model = load_embedding_model(
+        settings.model, device=settings.device, threads=settings.threads, engine=settings.engine
+    )
     if live is None and model.sample_rate != 16000:
         source = FileSource(
             file_path, audio=AudioFormat(model.sample_rate, 1, settings.chunk_frames), video=False
@@ -158,6 +163,7 @@ def build_diarize_graph(
         emit_embeddings=settings.emit_embeddings,
         device=settings.device,
         threads=settings.threads,
+        engine=settings.engine,
         **settings.options,
     )
     g = Graph()

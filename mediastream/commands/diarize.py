@@ -140,7 +140,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--embeddings", action="store_true", help="also emit speaker_embedding events")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (fp16 autocast)")
     p.add_argument(
-        "--threads", type=_positive_int, default=None, help="torch threads (default: torch's)"
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="intra-op threads of the models (default: one per core)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="model runtime: onnx (ONNX Runtime on the CPU, no torch import once the models "
+        "are exported to the cache), torch, or auto (default: onnx where it applies)",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -169,6 +179,7 @@ def _cmd_diarize(args: Any) -> int:
         enrol=dict(args.enrol),
         device=args.device,
         threads=args.threads,
+        engine=args.engine,
         emit_embeddings=args.embeddings,
         chunk_frames=args.chunk_frames,
         options={

@@ -2,6 +2,7 @@
 
 from .backends import (
     CAMPPlusEmbedding,
+    CAMPPlusOnnx,
     EmbeddingModel,
     GE2EEmbedding,
     PyannoteEmbedding,
@@ -20,6 +21,7 @@ from .windows import RollingWindows, WindowBatch
 __all__ = [
     "Assignment",
     "CAMPPlusEmbedding",
+    "CAMPPlusOnnx",
     "EmbeddingModel",
     "EnergyVAD",
     "GE2EEmbedding",

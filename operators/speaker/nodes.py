@@ -55,6 +55,7 @@ def build_diarizer(cls: type[Any], kwargs: dict[str, Any], extra: dict[str, Any]
             model if isinstance(model, str) else Path(model),
             device=kwargs.get("device", "cpu"),
             threads=kwargs.get("threads"),
+            engine=kwargs.get("engine", "auto"),
         )
     return cls(**{**kwargs, "embedding": model, "enrolled": enrol(model, clips)})
 

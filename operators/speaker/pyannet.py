@@ -169,6 +169,12 @@ def load_pyannet(path: str | os.PathLike[str]) -> Any:
     return model
 
 
+def pyannet_geometry(ck: PyanNetCheckpoint) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The kernels and strides of the network's convolutions and poolings, in order
+    (what its frame count and receptive-field centres follow from)."""
+    return (_SINC_TAPS, *_LATER_KERNELS), (ck.stride, *_LATER_STRIDES)
+
+
 def _conv_frames(n: int, kernel: int, stride: int) -> int:
     return 1 + (n - kernel) // stride
 

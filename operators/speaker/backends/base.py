@@ -75,15 +75,24 @@ class TorchSettings:
             raise ParameterError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ParameterError(f"threads must be an int >= 1 or None, got {threads!r}")
-        import torch
+        # torch is imported only when needed: a model that runs under ONNX Runtime
+        # keeps these settings without ever importing it.
+        if device.startswith("cuda") or threads is not None:
+            import torch
 
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ParameterError(f"device={device!r} but torch sees no CUDA device")
-        if threads is not None:
-            torch.set_num_threads(threads)
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise ParameterError(f"device={device!r} but torch sees no CUDA device")
+            if threads is not None:
+                torch.set_num_threads(threads)
         self.device = device
         self.threads = threads
-        self.torch_device = torch.device(device)
+
+    @property
+    def torch_device(self) -> Any:
+        """The ``torch.device`` (imports torch)."""
+        import torch
+
+        return torch.device(self.device)
 
     @property
     def cuda(self) -> bool:

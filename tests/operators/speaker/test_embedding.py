@@ -14,7 +14,7 @@ from .support import RATE, campplus, ge2e, sample_audio
 # sample.rttm: speaker90 speaks alone over 10.57-14.49 s, speaker91 over 21.78-27.85 s.
 SAME_A = (11.0, 12.8)
 SAME_B = (22.0, 24.0, 26.0)
-MODELS = {"campplus": campplus, "ge2e": ge2e}
+MODELS = {"campplus": campplus, "campplus_torch": lambda: campplus("torch"), "ge2e": ge2e}
 
 
 def _windows(starts: tuple[float, ...], seconds: float = 1.5) -> np.ndarray:

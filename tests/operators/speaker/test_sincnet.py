@@ -18,7 +18,7 @@ def _buffers(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def test_segmentation_3_is_run_with_the_shared_convolution() -> None:
-    seg = segmentation()
+    seg = segmentation("torch")
     assert isinstance(seg._shared, SharedSincNet)
     assert seg._shared.supports(WINDOW, STEP)
     assert not seg._shared.supports(WINDOW, STEP + 1)  # not on SincNet's stride
@@ -26,7 +26,7 @@ def test_segmentation_3_is_run_with_the_shared_convolution() -> None:
 
 
 def test_shared_path_equals_the_model_on_speech_silence_and_dc() -> None:
-    seg = segmentation()
+    seg = segmentation("torch")
     x = sample_audio()[: 26 * RATE].copy()
     x[8 * RATE : 15 * RATE] = 0.0  # digital silence: buffers with zero variance
     x[18 * RATE :] += 0.2  # a DC offset
@@ -41,7 +41,7 @@ def test_shared_path_equals_the_model_on_speech_silence_and_dc() -> None:
 
 
 def test_steps_it_cannot_share_fall_back_to_the_model() -> None:
-    seg = segmentation()
+    seg = segmentation("torch")
     x = sample_audio()[: 9 * RATE]
     step = STEP + 3
     buffers = np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::step][:4].copy()
@@ -51,4 +51,4 @@ def test_steps_it_cannot_share_fall_back_to_the_model() -> None:
 
 
 def test_a_model_without_sincnet_is_refused() -> None:
-    assert SharedSincNet.probe(campplus().net) is None
+    assert SharedSincNet.probe(campplus("torch").net) is None
