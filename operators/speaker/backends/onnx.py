@@ -140,6 +140,13 @@ class OnnxModel:
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: a live graph shares the CPU with
+        # the capture and the other nodes (same wall time, 10-20 % less CPU here).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No arena: intermediate tensors go back to the allocator after each run
+        # instead of staying reserved at their largest (diarize on 120 s: 780 instead of
+        # 1000 MB peak, same time), so memory follows the current batch.
+        opts.enable_cpu_mem_arena = False
         self.path = path
         self.meta: dict[str, Any] = json.loads(path.with_suffix(".json").read_text())
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
