@@ -21,6 +21,11 @@
       pyannote ``Inference`` sliding windows (5 s, step 0.5 s) for segmentation, every
       embedding window batched, agglomerative clustering of all local-speaker
       embeddings (``operators.speaker.offline.diarize_offline``).
+    * ``seg_campplus_graph_torch`` / ``seg_campplus_stream_torch``: the first two with
+      ``engine="torch"`` (CAM++ and segmentation-3.0 as torch modules; the others run
+      them under ONNX Runtime, the default on CPU); ``ratio_graph_onnx_torch`` and
+      ``ratio_stream_onnx_torch`` are the x-real-time ratios of the default engine over
+      torch (same repetition).
     * ``vad_ge2e_graph`` / ``vad_ge2e_stream``: the light mode (silero-vad + 2 s GE2E
       windows every 1 s + incremental clustering), through the graph as above, and
       fed 4096-frame chunks through ``process()``.
@@ -32,9 +37,10 @@
     ``seg_campplus_graph_xrt / seg_campplus_offline_xrt`` (same repetition),
     ``ratio_stream_offline`` the same for the 4096-frame live reference.
     ``*_graph_max_queue``: the most chunks that waited in the diarizer's input queue
-    (the backlog that ``process_many`` batches). torch runs one intra-op thread for
-    every variant (the environment variable ``DIARIZE_BENCH_THREADS`` sets another
-    count; ``mediastream diarize`` leaves torch's default, one thread per core).
+    (the backlog that ``process_many`` batches). Every model runs one intra-op thread
+    (the environment variable ``DIARIZE_BENCH_THREADS`` sets another count for torch;
+    the ONNX Runtime sessions keep one; ``mediastream diarize`` leaves both runtimes'
+    default, one thread per core).
     Variants alternate within each repetition (order rotating), ``gc.collect()`` first.
 """
 
@@ -120,12 +126,16 @@ def prepare(options: Options) -> Prepared:
     # busy core).
     for model in (campplus, ge2e, segmentation, silero):
         model()  # loads with threads=1
+    campplus("torch"), segmentation("torch")
     torch.set_num_threads(TORCH_THREADS)
     threads = torch.get_num_threads()
     queues: dict[str, int] = {}
 
     def seg_op() -> Any:
         return OnlineDiarizer(campplus(), segmentation=segmentation())
+
+    def seg_op_torch() -> Any:
+        return OnlineDiarizer(campplus("torch"), segmentation=segmentation("torch"))
 
     def vad_op() -> Any:
         return OnlineDiarizer(ge2e(), mode="vad", vad=silero())
@@ -157,6 +167,8 @@ def prepare(options: Options) -> Prepared:
         "seg_campplus_graph": graph("seg_campplus_graph", seg_op),
         "seg_campplus_stream": stream(seg_op),
         "seg_campplus_offline": lambda: diarize_offline(seg_op(), audio),
+        "seg_campplus_graph_torch": graph("seg_campplus_graph_torch", seg_op_torch),
+        "seg_campplus_stream_torch": stream(seg_op_torch),
         "vad_ge2e_graph": graph("vad_ge2e_graph", vad_op),
         "vad_ge2e_stream": stream(vad_op),
     }
@@ -181,6 +193,10 @@ def prepare(options: Options) -> Prepared:
         offline = out["seg_campplus_offline_xrt"]
         out["ratio_graph_offline"] = out["seg_campplus_graph_xrt"] / offline
         out["ratio_stream_offline"] = out["seg_campplus_stream_xrt"] / offline
+        for kind in ("graph", "stream"):  # the default engine (ONNX Runtime) over torch
+            out[f"ratio_{kind}_onnx_torch"] = (
+                out[f"seg_campplus_{kind}_xrt"] / out[f"seg_campplus_{kind}_torch_xrt"]
+            )
         return out
 
     def checks(m: Mapping[str, float]) -> dict[str, bool]:

