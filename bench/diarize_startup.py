@@ -140,7 +140,8 @@ def prepare(options: Options) -> Prepared:
             out[f"{name}_wall_s"] = wall
             out[f"{name}_peak_rss_mb"] = rss
             if name.startswith("diarize"):
-                out[f"{name}_rttm_lines" if name != "diarize" else "rttm_lines"] = float(len((work / "out.rttm").read_text().splitlines()))
+                lines = len((work / "out.rttm").read_text().splitlines())
+                out["rttm_lines" if name == "diarize" else f"{name}_rttm_lines"] = float(lines)
         return out
 
     def checks(m: Mapping[str, float]) -> dict[str, bool]:
