@@ -24,6 +24,7 @@ COMMANDS = (
     "live",
     "diarize",
     "diarize_tune",
+    "models",
     "batch",
     "plot",
 )

