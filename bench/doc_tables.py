@@ -653,7 +653,7 @@ TABLES: dict[str, Table | Matrix] = {
     ),
     "batch_ray_diarize": Table(
         "`mediastream batch`: 4 synthetic conversations (espeak-ng + MBROLA) through a "
-        "diarization graph file (segmentation-3.0 + CAM++, torch on 1 thread)",
+        "diarization graph file (segmentation-3.0 + CAM++, one thread per model)",
         "batch_ray_diarize",
         (
             Row(
