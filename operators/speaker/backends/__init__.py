@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream import ParameterError
-
 from .base import EmbeddingModel, TorchSettings
 from .campplus import CAMPPlusEmbedding, CAMPPlusOnnx
 from .ge2e import GE2EEmbedding
-from .onnx import onnx_available
+from .onnx import check_engine, wants_onnx
 from .pyannote import PyannoteEmbedding
 
 __all__ = [
@@ -24,14 +22,6 @@ __all__ = [
 ]
 
 BUILTIN = ("campplus", "ge2e")
-ENGINES = ("auto", "torch", "onnx")
-
-
-def check_engine(engine: str) -> str:
-    """``engine`` itself when it is one of :data:`ENGINES`, else ParameterError."""
-    if engine not in ENGINES:
-        raise ParameterError(f"engine must be 'auto', 'torch' or 'onnx', got {engine!r}")
-    return engine
 
 
 def load_embedding_model(
@@ -53,14 +43,7 @@ def load_embedding_model(
     is installed. The other models run with torch whatever the engine."""
     check_engine(engine)
     if model == "campplus":
-        use_onnx = engine == "onnx" or (engine == "auto" and device == "cpu" and onnx_available())
-        if use_onnx:
-            if device != "cpu":
-                raise ParameterError("engine='onnx' runs on the CPU only; use engine='torch'")
-            if not onnx_available():
-                raise ParameterError(
-                    "engine='onnx' needs onnxruntime (pip install onnxruntime onnx)"
-                )
+        if wants_onnx(engine, device):
             return CAMPPlusOnnx(threads=threads, batch_size=batch_size)
         return CAMPPlusEmbedding(device=device, threads=threads, batch_size=batch_size)
     if model == "ge2e":

@@ -11,6 +11,7 @@ torch is imported lazily here (``import operators`` stays light).
 from __future__ import annotations
 
 import abc
+import functools
 import importlib.util
 import os
 from contextlib import AbstractContextManager, nullcontext
@@ -57,6 +58,12 @@ def pyannote_quiet() -> None:
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 
 
+def check_threads(threads: int | None) -> None:
+    """ParameterError unless ``threads`` (intra-op threads) is None or an int >= 1."""
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ParameterError(f"threads must be an int >= 1 or None, got {threads!r}")
+
+
 class TorchSettings:
     """Device, precision and threads for torch inference.
 
@@ -73,8 +80,7 @@ class TorchSettings:
             device == "cpu" or device == "cuda" or device.startswith("cuda:")
         ):
             raise ParameterError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ParameterError(f"threads must be an int >= 1 or None, got {threads!r}")
+        check_threads(threads)
         # torch is imported only when needed: a model that runs under ONNX Runtime
         # keeps these settings without ever importing it.
         if device.startswith("cuda") or threads is not None:
@@ -87,9 +93,9 @@ class TorchSettings:
         self.device = device
         self.threads = threads
 
-    @property
+    @functools.cached_property
     def torch_device(self) -> Any:
-        """The ``torch.device`` (imports torch)."""
+        """The ``torch.device`` (imports torch on first use)."""
         import torch
 
         return torch.device(self.device)

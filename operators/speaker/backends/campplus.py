@@ -21,9 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stream import ParameterError
-
-from .base import EmbeddingModel, PackagedEmbeddingModel, _normalise, packaged_file
+from .base import (
+    EmbeddingModel,
+    PackagedEmbeddingModel,
+    _normalise,
+    check_threads,
+    packaged_file,
+)
 from .onnx import FBANK_EPS, export_torch, load_onnx, mel_banks, power_spectrum
 
 __all__ = ["CAMPPlusEmbedding", "CAMPPlusOnnx"]
@@ -291,8 +295,7 @@ class CAMPPlusOnnx(EmbeddingModel):
         threads: int | None = None,
         batch_size: int = 32,
     ) -> None:
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ParameterError(f"threads must be an int >= 1 or None, got {threads!r}")
+        check_threads(threads)
         super().__init__(device="cpu", threads=None, batch_size=batch_size)
         path = (
             Path(weights)

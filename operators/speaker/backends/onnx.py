@@ -37,13 +37,16 @@ import numpy.typing as npt
 from stream import ParameterError
 
 __all__ = [
+    "ENGINES",
     "EXPORT_VERSION",
     "OnnxModel",
     "cache_dir",
+    "check_engine",
     "kaldi_fbank",
     "load_onnx",
     "mel_banks",
     "power_spectrum",
+    "wants_onnx",
     "onnx_available",
     "onnx_file",
 ]
@@ -53,9 +56,32 @@ __all__ = [
 EXPORT_VERSION = 2
 
 
+ENGINES = ("auto", "torch", "onnx")
+
+
 def onnx_available() -> bool:
     """Whether ``onnxruntime`` is installed (inference without torch)."""
     return importlib.util.find_spec("onnxruntime") is not None
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` itself when it is one of :data:`ENGINES`, else ParameterError."""
+    if engine not in ENGINES:
+        raise ParameterError(f"engine must be 'auto', 'torch' or 'onnx', got {engine!r}")
+    return engine
+
+
+def wants_onnx(engine: str, device: str) -> bool:
+    """Whether a model ONNX Runtime can run should run under it: always for ``"onnx"``
+    (ParameterError on a CUDA ``device`` or without ``onnxruntime``), for ``"auto"``
+    on the CPU when ``onnxruntime`` is installed, never for ``"torch"``."""
+    if check_engine(engine) == "onnx":
+        if device != "cpu":
+            raise ParameterError("engine='onnx' runs on the CPU only; use engine='torch'")
+        if not onnx_available():
+            raise ParameterError("engine='onnx' needs onnxruntime (pip install onnxruntime onnx)")
+        return True
+    return engine == "auto" and device == "cpu" and onnx_available()
 
 
 def cache_dir() -> Path:
