@@ -47,7 +47,10 @@ def add_parser(sub: Any) -> None:
         "--grid",
         choices=("quick", "standard"),  # operators.speaker.tuning.GRIDS
         default="quick",
-        help="quick: 30 settings (default); standard: 600 settings (also speaker_separation)",
+        help=(
+            "quick: 30 settings (default); standard: 800 settings "
+            "(also speaker_separation and recurrence_distance)"
+        ),
     )
     p.add_argument(
         "--collar",

@@ -126,8 +126,10 @@ class LinkageHistory:
 
     Entry ``i < n`` holds ``sums[i]`` (weight x unit embedding, summed over what merged
     into it), ``weights[i]``, the speaker it last belonged to (``labels[i]``, -1: none),
-    the seeded speaker whose reference it is (``pins[i]``, -1: none) and a stable id
-    (``ids[i]``). ``gram`` is ``sums @ sums.T`` over the first ``n`` entries.
+    the seeded speaker whose reference it is (``pins[i]``, -1: none), a stable id
+    (``ids[i]``) and the first and last time it was heard at (``first[i]``,
+    ``last[i]``: what the caller passed to :meth:`add`; a merge keeps the earliest and
+    the latest). ``gram`` is ``sums @ sums.T`` over the first ``n`` entries.
 
     Args:
         capacity: most entries kept (>= 2); past it the two nearest merge: the heavier
@@ -149,6 +151,8 @@ class LinkageHistory:
         self.pins = np.full(cap, -1, np.int64)  # seeded (enrolled) speaker, or -1
         self.n = 0
         self.ids = np.full(cap, -1, np.int64)  # stable id of each entry
+        self.first = np.zeros(cap, np.float64)  # earliest time among what merged in
+        self.last = np.zeros(cap, np.float64)  # latest time among what merged in
         self._slot: dict[int, int] = {}  # id -> index
         self._redirect: dict[int, int] = {}  # id of a merged entry -> id it merged into
         self._next_id = 0
@@ -157,9 +161,12 @@ class LinkageHistory:
         """Size the sums for ``dim``-d embeddings (while empty)."""
         self.sums = np.zeros((self.capacity, dim), np.float64)
 
-    def add(self, e: npt.NDArray[np.float64], w: float, label: int, pin: int = -1) -> int:
-        """Store unit embedding ``e`` with weight ``w`` (merging the two nearest entries
-        first when full); returns its index."""
+    def add(
+        self, e: npt.NDArray[np.float64], w: float, label: int, pin: int = -1, t: float = 0.0
+    ) -> int:
+        """Store unit embedding ``e`` with weight ``w``, heard at time ``t`` (any
+        unit, non-decreasing from call to call), merging the two nearest entries first
+        when full; returns its index."""
         if self.n == self.capacity:
             self.compress()
         i = self.n
@@ -168,6 +175,7 @@ class LinkageHistory:
         self.labels[i] = label
         self.pins[i] = pin
         self.ids[i] = self._next_id
+        self.first[i] = self.last[i] = t
         self._slot[self._next_id] = i
         self._next_id += 1
         row = self.sums[: i + 1] @ self.sums[i]
@@ -189,6 +197,8 @@ class LinkageHistory:
         self.weights[i] += self.weights[j]
         if self.pins[i] < 0:
             self.pins[i] = self.pins[j]
+        self.first[i] = min(self.first[i], self.first[j])
+        self.last[i] = max(self.last[i], self.last[j])
         gone = int(self.ids[j])
         del self._slot[gone]
         self._redirect[gone] = int(self.ids[i])
@@ -203,6 +213,8 @@ class LinkageHistory:
             self.weights[j] = self.weights[last]
             self.labels[j] = self.labels[last]
             self.pins[j] = self.pins[last]
+            self.first[j] = self.first[last]
+            self.last[j] = self.last[last]
             g[j, :n] = g[last, :n]
             g[:n, j] = g[:n, last]
             g[j, j] = g[last, last]

@@ -123,6 +123,7 @@ class IncrementalClustering:
         weights: npt.NDArray[np.float64] | None = None,
         update: npt.NDArray[np.bool_] | None = None,
         cannot_link: bool = False,
+        time: float | None = None,
     ) -> Assignment:
         """Assign each of ``embeddings`` ``(n, dim)`` to a speaker, creating speakers.
 
@@ -132,7 +133,9 @@ class IncrementalClustering:
                 an embedding that may not update never creates a speaker either.
             cannot_link: the embeddings come from one buffer and belong to different
                 speakers: assigned jointly (Hungarian), never two to one speaker.
+            time: when they were heard; not used (one decision per embedding).
         """
+        del time
         e = unit_rows(np.asarray(embeddings, np.float32))
         n = e.shape[0]
         labels = np.full(n, -1, np.int64)

@@ -114,6 +114,14 @@ class OnlineDiarizer(Operator):
             not become a speaker of its own (the cut split one real voice); its
             embeddings go to that speaker (default per backend,
             ``settings.SPEAKER_SEPARATION``; 0: off).
+        recurrence_distance: linkage clustering, the centroid distance to the nearest
+            speaker at or below which a cluster that reached ``min_cluster_size``
+            becomes a speaker only once it was heard in two stretches more than
+            ``recurrence_gap_s`` apart (the voice came back); until then its embeddings
+            go to that speaker. The cut splits a real voice this way: one turn unlike
+            the rest of it (level, overlap, noise) forms a cluster of its own, once
+            (default per backend, ``settings.RECURRENCE_DISTANCE``: CAM++ 0.40; 0: off).
+        recurrence_gap_s: that gap, s (default 2.0).
         num_speakers: the number of speakers, when known: sets ``min_speakers`` and
             ``max_speakers`` both (a hint, not a guarantee: a voice that never speaks
             long enough is not found). Read back as ``settings.num_speakers``: the
@@ -193,6 +201,8 @@ class OnlineDiarizer(Operator):
         min_cluster_size: float = 8.0,
         new_speaker_distance: float | None = None,
         speaker_separation: float | None = None,
+        recurrence_distance: float | None = None,
+        recurrence_gap_s: float = 2.0,
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
@@ -230,6 +240,8 @@ class OnlineDiarizer(Operator):
             min_cluster_size=min_cluster_size,
             new_speaker_distance=new_speaker_distance,
             speaker_separation=speaker_separation,
+            recurrence_distance=recurrence_distance,
+            recurrence_gap_s=recurrence_gap_s,
             num_speakers=num_speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
@@ -475,5 +487,7 @@ def _clustering(settings: DiarizerSettings) -> IncrementalClustering | LinkageCl
             dim=s.dim,
             min_speakers=s.min_speakers,
             speaker_separation=s.speaker_separation,
+            recurrence_distance=s.recurrence_distance,
+            recurrence_gap=s.recurrence_gap_s,
         )
     return IncrementalClustering(s.new_speaker_distance, max_speakers=s.max_speakers, dim=s.dim)

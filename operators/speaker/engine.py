@@ -285,7 +285,10 @@ class DiarizationEngine:
         ids = np.full(pc.shape[1], -1, np.int64)
         if use.any():
             a = self.clustering.assign(
-                emb[use].astype(np.float32), update=update[use], cannot_link=True
+                emb[use].astype(np.float32),
+                update=update[use],
+                cannot_link=True,
+                time=bstart / s.rate,
             )
             labels[use] = a.labels
             if a.entries is not None:
@@ -393,7 +396,7 @@ class DiarizationEngine:
             emb[w] = model.embed(samples[w : w + 1, : lens[w]])[0]
         for w in np.flatnonzero(speech):
             i = int(w)
-            a = self.clustering.assign(emb[i : i + 1])
+            a = self.clustering.assign(emb[i : i + 1], time=int(starts[i]) / s.rate)
             g = int(a.labels[0])
             self.output.name_new_speakers()
             if g < 0:

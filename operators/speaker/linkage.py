@@ -29,6 +29,11 @@ that store, cut at ``linkage_distance``:
   caller when such an embedding's cluster has become a speaker). A speaker whose
   cluster is still below ``min_cluster_size`` (the first of a stream, founded on a
   few buffers) is tentative: the first big cluster near it takes its label over.
+* A big cluster close to a speaker (within ``recurrence_distance``) becomes a speaker
+  only once it has been heard in two stretches more than ``recurrence_gap`` apart.
+  The cut splits real voices this way: one turn whose embeddings differ from the rest
+  of its voice (a level, an overlap, a noise) forms a cluster of its own, once; a
+  second voice comes back.
 
 Labels already used stay valid: a speaker whose cluster later merges into another
 stops receiving embeddings; labels are never renumbered.
@@ -44,10 +49,17 @@ from stream import ParameterError
 from .agglomerative import LinkageHistory, average_linkage
 from .strategy import Assignment, check_distance, check_max_speakers, check_positive, unit_rows
 
-__all__ = ["HINT_STEP", "LinkageClustering"]
+__all__ = ["HINT_STEP", "LinkageClustering", "heard_apart"]
 
 # Step by which the cut is lowered while fewer than min_speakers speakers exist.
 HINT_STEP = 0.05
+
+
+def heard_apart(first: npt.NDArray[np.float64], last: npt.NDArray[np.float64], gap: float) -> bool:
+    """Whether entries heard from ``first`` to ``last`` (per entry) were heard in two
+    stretches with more than ``gap`` between them and nothing heard in between."""
+    t = np.sort(np.concatenate([first, last]))
+    return bool((np.diff(t) > gap).any())
 
 
 class LinkageClustering:
@@ -95,6 +107,15 @@ class LinkageClustering:
             clusters whose centroids stay close, where two voices' centroids do not.
             Its embeddings go to the nearest speaker meanwhile; the cluster becomes a
             speaker once it moves farther away.
+        recurrence_distance: cosine distance between a big cluster's centroid and the
+            nearest speaker's at or below which the cluster becomes a speaker only
+            once its embeddings were heard in two stretches of time more than
+            ``recurrence_gap`` apart (default 0: off; ``OnlineDiarizer`` passes 0.40
+            for CAM++, see :mod:`operators.speaker.settings`). Meanwhile its
+            embeddings go to the nearest speaker.
+        recurrence_gap: that gap, in the unit of :meth:`assign`'s ``time`` (the
+            diarizer passes seconds; without a time, calls of :meth:`assign`);
+            default 2.0.
         capacity: most entries kept (default 400); past it the two nearest merge.
         dim: embedding size, or None to take it from the first call.
     """
@@ -111,6 +132,8 @@ class LinkageClustering:
         min_speakers: int = 1,
         hint_cut: float = 0.45,
         speaker_separation: float = 0.0,
+        recurrence_distance: float = 0.0,
+        recurrence_gap: float = 2.0,
     ) -> None:
         check_distance("LinkageClustering", "linkage_distance", linkage_distance)
         check_distance("LinkageClustering", "new_speaker_distance", new_speaker_distance)
@@ -124,6 +147,9 @@ class LinkageClustering:
         check_distance("LinkageClustering", "hint_cut", hint_cut)
         if speaker_separation != 0:
             check_distance("LinkageClustering", "speaker_separation", speaker_separation)
+        if recurrence_distance != 0:
+            check_distance("LinkageClustering", "recurrence_distance", recurrence_distance)
+        check_positive("LinkageClustering", "recurrence_gap", recurrence_gap)
         if not isinstance(capacity, int) or capacity < 2:
             raise ParameterError(
                 f"LinkageClustering.capacity must be an int >= 2, got {capacity!r}"
@@ -135,6 +161,8 @@ class LinkageClustering:
         self.min_speakers = min_speakers
         self.hint_cut = float(hint_cut)
         self.speaker_separation = float(speaker_separation)
+        self.recurrence_distance = float(recurrence_distance)
+        self.recurrence_gap = float(recurrence_gap)
         self.capacity = capacity
         self.dim = dim
         self._history = LinkageHistory(capacity)
@@ -150,6 +178,7 @@ class LinkageClustering:
         self._join = np.full(self.max_speakers, np.inf)
         self._ref = np.zeros((self.max_speakers, d), np.float32)
         self.num_speakers = 0
+        self._calls = 0  # assign() calls with embeddings: the time when none is given
 
     def _ensure_dim(self, dim: int) -> None:
         if self.dim is None or self._history.sums.shape[1] == 0:
@@ -260,6 +289,14 @@ class LinkageClustering:
                     continue
                 if self.speaker_separation > 0 and float(dist.min()) <= self.speaker_separation:
                     continue  # one voice the cut split: its centroid is a speaker's
+                if (
+                    self.recurrence_distance > 0
+                    and float(dist.min()) <= self.recurrence_distance
+                    and not heard_apart(
+                        h.first[:n][cid == c], h.last[:n][cid == c], self.recurrence_gap
+                    )
+                ):
+                    continue  # one stretch, near a speaker: not yet a voice of its own
             if self.num_speakers < self.max_speakers:
                 spk[c] = self.num_speakers
                 created[self.num_speakers] = True
@@ -330,6 +367,7 @@ class LinkageClustering:
         weights: npt.NDArray[np.float64] | None = None,
         update: npt.NDArray[np.bool_] | None = None,
         cannot_link: bool = False,
+        time: float | None = None,
     ) -> Assignment:
         """Add the update-eligible ``embeddings`` ``(n, dim)`` to the history,
         re-cluster, and label each embedding.
@@ -340,6 +378,9 @@ class LinkageClustering:
                 the others are only labelled (nearest speaker).
             cannot_link: the embeddings come from one buffer and belong to different
                 speakers: assigned jointly (Hungarian), never two to one speaker.
+            time: when the embeddings were heard, non-decreasing from call to call, in
+                the unit of ``recurrence_gap`` (the diarizer: the buffer's start, s);
+                default: the number of earlier calls with embeddings.
         """
         from scipy.optimize import linear_sum_assignment
 
@@ -352,6 +393,8 @@ class LinkageClustering:
         if n == 0:
             return Assignment(labels, dist, new)
         self._ensure_dim(e.shape[1])
+        t = float(self._calls) if time is None else float(time)
+        self._calls += 1
         w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
         valid = np.linalg.norm(raw, axis=1) > 0
         may = valid & (np.ones(n, bool) if update is None else np.asarray(update, bool))
@@ -365,7 +408,7 @@ class LinkageClustering:
             h.compress()
         entry = np.full(n, -1, np.int64)
         for i in np.flatnonzero(may):
-            entry[i] = h.add(e[i].astype(np.float64), float(w[i]), -1)
+            entry[i] = h.add(e[i].astype(np.float64), float(w[i]), -1, t=t)
         if cannot_link:
             # Local speakers of one buffer count as maximally dissimilar (cosine -1)
             # in the linkage: the pair's Gram entry becomes -w_i w_j.

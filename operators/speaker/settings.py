@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_SPEAKERS",
     "LINKAGE_DISTANCE",
     "NEW_SPEAKER_DISTANCE",
+    "RECURRENCE_DISTANCE",
     "SPEAKER_SEPARATION",
     "ClusteringKind",
     "DiarizerSettings",
@@ -62,6 +63,15 @@ LINKAGE_DISTANCE = {"campplus": 0.38}
 # Linkage clustering's speaker_separation per backend (see LinkageClustering): a big
 # cluster whose centroid is this close to a speaker's is that voice split by the cut.
 SPEAKER_SEPARATION: dict[str, float] = {}
+# Linkage clustering's recurrence_distance per backend (see LinkageClustering): a big
+# cluster this close to a speaker becomes a speaker only once it was heard in two
+# stretches more than recurrence_gap_s apart. CAM++: 0.40, the middle of the flat part
+# 0.36-0.42 (gap 1-3 s) of the tune halves of `bench/diarize_corpora.py` (streaming):
+# the LibriSpeech-voice conversations go from 8.2 % to 6.3 % DER and their exact speaker
+# counts from 2 to 8 of 10, AMI and MBROLA are unchanged; at 0.44 two MBROLA voices
+# are kept together for a turn (5.5 %). Below it, the extra speakers were single turns
+# of a voice 0.27-0.37 from that voice's centroid (bench/README.md).
+RECURRENCE_DISTANCE: dict[str, float] = {"campplus": 0.40}
 
 
 # Most speakers when neither ``num_speakers`` nor ``max_speakers`` says otherwise.
@@ -119,6 +129,11 @@ class DiarizerSettings:
         speaker_separation: linkage clustering, centroid distance to the nearest
             speaker at or below which a big cluster does not become a speaker (default
             per model: ``SPEAKER_SEPARATION``; 0: off).
+        recurrence_distance: linkage clustering, centroid distance to the nearest
+            speaker at or below which a big cluster becomes a speaker only once it was
+            heard in two stretches more than ``recurrence_gap_s`` apart (default per
+            model: ``RECURRENCE_DISTANCE``, CAM++ 0.40; 0: off).
+        recurrence_gap_s: that gap, s (default 2.0).
         num_speakers: the number of speakers when known (a hint: ``min_speakers`` and
             ``max_speakers`` both), or None.
         min_speakers: fewest speakers expected (1: no hint); linkage clustering lowers
@@ -162,6 +177,8 @@ class DiarizerSettings:
     min_cluster_size: float
     new_speaker_distance: float
     speaker_separation: float
+    recurrence_distance: float
+    recurrence_gap_s: float
     num_speakers: int | None
     min_speakers: int
     max_speakers: int
@@ -194,6 +211,8 @@ class DiarizerSettings:
         min_cluster_size: float = 8.0,
         new_speaker_distance: float | None = None,
         speaker_separation: float | None = None,
+        recurrence_distance: float | None = None,
+        recurrence_gap_s: float = 2.0,
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
@@ -246,7 +265,8 @@ class DiarizerSettings:
         num, lo, hi = speaker_counts(num_speakers, min_speakers, max_speakers)
         cut = linkage_distance if linkage_distance is not None else LINKAGE_DISTANCE.get(model.name)
         kind = _clustering_kind(clustering, seg, cut, model.name)
-        sep = 0.0
+        sep = rec = 0.0
+        rec_gap = _positive(recurrence_gap_s, "recurrence_gap_s")
         # The strategy's own parameters, reported under its name as its constructor does
         # (linkage_distance and min_cluster_size are read by linkage clustering only).
         if kind == "linkage":
@@ -262,6 +282,13 @@ class DiarizerSettings:
             )
             if sep != 0:
                 sep = check_distance("LinkageClustering", "speaker_separation", sep)
+            rec = (
+                recurrence_distance
+                if recurrence_distance is not None
+                else RECURRENCE_DISTANCE.get(model.name, 0.0)
+            )
+            if rec != 0:
+                rec = check_distance("LinkageClustering", "recurrence_distance", rec)
         else:
             dist = check_distance("IncrementalClustering", "new_speaker_distance", dist)
             if lo > 1:
@@ -308,6 +335,8 @@ class DiarizerSettings:
             min_cluster_size=min_cluster_size,
             new_speaker_distance=dist,
             speaker_separation=float(sep),
+            recurrence_distance=float(rec),
+            recurrence_gap_s=rec_gap,
             num_speakers=num,
             min_speakers=lo,
             max_speakers=hi,

@@ -97,9 +97,11 @@ class ClusteringStrategy(Protocol):
         weights: npt.NDArray[np.float64] | None = None,
         update: npt.NDArray[np.bool_] | None = None,
         cannot_link: bool = False,
+        time: float | None = None,
     ) -> Assignment:
         """Label each of ``embeddings`` ``(n, dim)`` with a speaker, creating speakers;
-        ``cannot_link``: they come from one buffer, never two on one speaker."""
+        ``cannot_link``: they come from one buffer, never two on one speaker; ``time``:
+        when they were heard (the diarizer: the buffer's start, s), non-decreasing."""
         ...
 
     def speakers_of(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

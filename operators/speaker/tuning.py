@@ -31,7 +31,12 @@ import numpy.typing as npt
 
 from stream import ParameterError
 
-from .settings import LINKAGE_DISTANCE, NEW_SPEAKER_DISTANCE, SPEAKER_SEPARATION
+from .settings import (
+    LINKAGE_DISTANCE,
+    NEW_SPEAKER_DISTANCE,
+    RECURRENCE_DISTANCE,
+    SPEAKER_SEPARATION,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -54,6 +59,7 @@ TUNABLE: dict[str, tuple[float, float]] = {
     "linkage_distance": (0.0, 2.0),
     "new_speaker_distance": (0.0, 2.0),
     "speaker_separation": (0.0, 2.0),
+    "recurrence_distance": (0.0, 2.0),
     "min_cluster_size": (1.0, 1000.0),
     "activity_threshold": (0.0, 1.0),
     "onset": (0.0, 1.0),
@@ -64,6 +70,7 @@ DEFAULTS: dict[str, float] = {
     "linkage_distance": LINKAGE_DISTANCE["campplus"],
     "new_speaker_distance": NEW_SPEAKER_DISTANCE["campplus"][0],
     "speaker_separation": SPEAKER_SEPARATION.get("campplus", 0.0),
+    "recurrence_distance": RECURRENCE_DISTANCE["campplus"],
     "min_cluster_size": 8.0,
     "activity_threshold": 0.5,
     "onset": 0.5,
@@ -80,7 +87,8 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
         "linkage_distance": (0.3, 0.34, 0.38, 0.42, 0.46, 0.5, 0.55, 0.6, 0.65, 0.7),
         "new_speaker_distance": (0.5, 0.62, 0.75, 0.9),
         "min_cluster_size": (4.0, 6.0, 8.0, 11.0, 14.0),
-        "speaker_separation": (0.0, 0.3, 0.36),
+        "speaker_separation": (0.0, 0.36),
+        "recurrence_distance": (0.0, 0.4),
     },
 }
 

@@ -266,6 +266,8 @@ def test_rejects_the_wrong_rate_at_build_time() -> None:
         {"onset": 1.5},
         {"max_speakers": 0},
         {"speaker_separation": 2.5},
+        {"recurrence_distance": 2.5},
+        {"recurrence_gap_s": 0},
         {"min_gap_s": -1},
         {"reconstruction": "top"},
         {"count_buffer_s": 0},

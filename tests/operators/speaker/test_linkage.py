@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.speaker.agglomerative import average_linkage
-from operators.speaker.linkage import LinkageClustering
+from operators.speaker.linkage import LinkageClustering, heard_apart
 from stream import ParameterError
 
 
@@ -118,6 +118,61 @@ def test_speaker_separation_keeps_a_split_voice_one_speaker(
     assert far.num_speakers == 2
 
 
+@pytest.mark.parametrize("distance", [0.0, 0.4])
+def test_a_close_cluster_heard_in_one_stretch_waits_for_the_voice_to_come_back(
+    distance: float,
+) -> None:
+    """B sits 0.3 from A (centroids), farther than the cut (0.2): one stretch of B (12
+    embeddings at t = 10.0, 10.5 ... 15.5 s) makes a big cluster. Without a recurrence
+    distance it becomes a speaker at once; with 0.4 it stays with A (its embeddings are
+    labelled A) until B is heard again after a gap of more than 2 s, and then B's
+    first stretch moves to it (``speakers_of``)."""
+    rng = np.random.default_rng(7)
+    a_dir, b_dir = _voices(rng, 32, 0.3)
+    c = LinkageClustering(
+        0.2, 6, new_speaker_distance=0.62, recurrence_distance=distance, recurrence_gap=2.0
+    )
+    for i, e in enumerate(_around(rng, a_dir, 12, 0.02)):
+        c.assign(e[None], time=0.5 * i)
+    first = [
+        c.assign(e[None], time=10.0 + 0.5 * i) for i, e in enumerate(_around(rng, b_dir, 12, 0.02))
+    ]
+    labels = [int(a.labels[0]) for a in first]
+    ids = np.array([int(a.entries[0]) for a in first if a.entries is not None])
+    if distance == 0:
+        assert c.num_speakers == 2 and labels[-1] == 1
+        return
+    assert c.num_speakers == 1 and labels == [0] * 12
+    # Back after 1.5 s: still the same stretch (gap not more than 2 s).
+    assert int(c.assign(_around(rng, b_dir, 1, 0.02), time=17.0).labels[0]) == 0
+    assert c.num_speakers == 1
+    # Back after 3 s: a voice of its own, and its first stretch is relabelled.
+    assert int(c.assign(_around(rng, b_dir, 1, 0.02), time=20.0).labels[0]) == 1
+    assert c.num_speakers == 2
+    assert c.speakers_of(ids).tolist() == [1] * 12
+
+
+def test_recurrence_does_not_hold_back_a_distinct_voice() -> None:
+    """A voice 0.5 from the others (beyond a 0.4 recurrence distance) becomes a
+    speaker in its first stretch, as without the rule; without times, the gap counts
+    calls of assign()."""
+    rng = np.random.default_rng(8)
+    a_dir, b_dir = _voices(rng, 32, 0.5)
+    c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4)
+    for e in _around(rng, a_dir, 12, 0.02):
+        c.assign(e[None])
+    labels = [int(c.assign(e[None]).labels[0]) for e in _around(rng, b_dir, 12, 0.02)]
+    assert c.num_speakers == 2 and labels[-1] == 1
+
+
+def test_heard_apart_reads_merged_entries_spans() -> None:
+    first, last = np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.5, 1.0])
+    assert not heard_apart(first, last, 2.0)
+    assert heard_apart(np.r_[first, 4.0], np.r_[last, 4.0], 2.0)
+    # One entry that merged a stretch at 0 s with one at 9 s: heard apart.
+    assert heard_apart(np.array([0.0]), np.array([9.0]), 2.0)
+
+
 def test_cannot_link_gives_a_second_local_speaker_its_own_speaker() -> None:
     rng = np.random.default_rng(2)
     a_dir, b_dir = _voices(rng, 16, 0.5)
@@ -173,6 +228,10 @@ def test_max_speakers_caps_creation() -> None:
         {"capacity": 1},
         {"speaker_separation": -0.1},
         {"speaker_separation": 2.0},
+        {"recurrence_distance": -0.1},
+        {"recurrence_distance": 2.0},
+        {"recurrence_gap": 0.0},
+        {"recurrence_gap": float("inf")},
     ],
 )
 def test_bad_parameters_are_refused(kwargs: dict[str, float]) -> None:
