@@ -112,7 +112,8 @@ class LinkageClustering:
             once its embeddings were heard in two stretches of time more than
             ``recurrence_gap`` apart (default 0: off; ``OnlineDiarizer`` passes 0.40
             for CAM++, see :mod:`operators.speaker.settings`). Meanwhile its
-            embeddings go to the nearest speaker.
+            embeddings go to the nearest speaker. Not applied while fewer than
+            ``min_speakers`` speakers have a cluster.
         recurrence_gap: that gap, in the unit of :meth:`assign`'s ``time`` (the
             diarizer passes seconds; without a time, calls of :meth:`assign`);
             default 2.0.
@@ -291,6 +292,7 @@ class LinkageClustering:
                     continue  # one voice the cut split: its centroid is a speaker's
                 if (
                     self.recurrence_distance > 0
+                    and have.size >= self.min_speakers  # a count hint wants more voices
                     and float(dist.min()) <= self.recurrence_distance
                     and not heard_apart(
                         h.first[:n][cid == c], h.last[:n][cid == c], self.recurrence_gap

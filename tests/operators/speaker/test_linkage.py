@@ -252,3 +252,18 @@ def test_a_cluster_near_an_enrolled_reference_is_that_speaker() -> None:
     np.testing.assert_allclose(c.centroids[0], ref, atol=1e-6)
     far = np.eye(32, dtype=np.float32)[10]  # orthogonal to both: distance 1
     assert c.assign(far[None]).labels.tolist() == [1]
+
+
+def test_min_speakers_lifts_the_recurrence_rule() -> None:
+    """With min_speakers=2 and one speaker so far, a close cluster heard once becomes
+    the second speaker at once: the user said there are two voices."""
+    rng = np.random.default_rng(9)
+    a_dir, b_dir = _voices(rng, 32, 0.3)
+    c = LinkageClustering(
+        0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4, min_speakers=2
+    )
+    for i, e in enumerate(_around(rng, a_dir, 12, 0.02)):
+        c.assign(e[None], time=0.5 * i)
+    for i, e in enumerate(_around(rng, b_dir, 12, 0.02)):
+        c.assign(e[None], time=10.0 + 0.5 * i)
+    assert c.num_speakers == 2
