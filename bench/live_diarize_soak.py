@@ -12,8 +12,10 @@ repeated back to back, into its input. Metrics, from the command's own summary:
 ``turn_latency_median_s`` / ``_p95_s`` / ``_max_s`` (from the capture of a turn's last
 frame to the moment the command printed the decided turn), ``turns``, ``speakers``,
 ``cpu_share`` (CPU seconds of the command / seconds of audio: 1.0 is one core),
-``rss_start_mb`` / ``rss_end_mb`` (sampled from ``/proc`` 5 s into the input and at
-its end).
+``rss_start_mb`` / ``rss_warm_mb`` / ``rss_end_mb`` (sampled from ``/proc`` 5 s into
+the input, 120 s into it (or half-way, for inputs under 4 minutes) and at its end: the
+first minutes are warm-up, model sessions and buffers reaching their steady sizes, so
+growth is judged from the warm sample on).
 
     .venv/bin/python bench/run.py live_diarize_soak --seconds 600 --repeats 1 --warmup 0
 
@@ -86,8 +88,12 @@ def soak(seconds: float) -> dict[str, float]:
             rig.play(speech)
             time.sleep(5.0)
             rss_start = _rss_mb(proc.pid)
+            warm_at = time.monotonic() + min(120.0, seconds / 2) - 5.0
+            rss_warm = float("nan")
             while not rig.done_playing() and proc.poll() is None:
                 time.sleep(0.5)
+                if rss_warm != rss_warm and time.monotonic() >= warm_at:
+                    rss_warm = _rss_mb(proc.pid)
             rss_end = _rss_mb(proc.pid)
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -115,6 +121,7 @@ def soak(seconds: float) -> dict[str, float]:
         "speakers": float(t.group(2)),
         "cpu_share": (usage.ru_utime + usage.ru_stime) / (seconds + 8),
         "rss_start_mb": rss_start,
+        "rss_warm_mb": rss_warm,
         "rss_end_mb": rss_end,
     }
 
@@ -131,6 +138,7 @@ def prepare(options: Options) -> Prepared:
         return {
             "no overruns (no captured audio dropped)": m["overruns"] == 0,
             "turns decided": m["turns"] > 0,
+            "RSS after warm-up grows <= 10 %": m["rss_end_mb"] <= 1.1 * m["rss_warm_mb"],
         }
 
     params = {
