@@ -121,7 +121,10 @@ class OnlineDiarizer(Operator):
             go to that speaker. The cut splits a real voice this way: one turn unlike
             the rest of it (level, overlap, noise) forms a cluster of its own, once
             (default per backend, ``settings.RECURRENCE_DISTANCE``: CAM++ 0.40; 0: off).
-        recurrence_gap_s: that gap, s (default 2.0).
+        recurrence_gap_s: that gap, s, between the starts of the buffers the
+            embeddings come from (default 2.0: a buffer holds a voice for a while
+            after it stops, so with 5 s buffers the voice must have been silent for
+            about 5 s).
         num_speakers: the number of speakers, when known: sets ``min_speakers`` and
             ``max_speakers`` both (a hint, not a guarantee: a voice that never speaks
             long enough is not found). Read back as ``settings.num_speakers``: the

@@ -56,10 +56,15 @@ HINT_STEP = 0.05
 
 
 def heard_apart(first: npt.NDArray[np.float64], last: npt.NDArray[np.float64], gap: float) -> bool:
-    """Whether entries heard from ``first`` to ``last`` (per entry) were heard in two
-    stretches with more than ``gap`` between them and nothing heard in between."""
-    t = np.sort(np.concatenate([first, last]))
-    return bool((np.diff(t) > gap).any())
+    """Whether entries each heard from ``first`` to ``last`` fall in two stretches
+    with more than ``gap`` between them. An entry counts as heard over its whole span:
+    merged entries (the history's compression merges the nearest, usually neighbouring
+    buffers of one stretch) do not make a continuous stretch look interrupted."""
+    if first.size < 2:
+        return False
+    order = np.argsort(first, kind="stable")
+    reach = np.maximum.accumulate(last[order])  # end of what was heard so far
+    return bool((first[order][1:] - reach[:-1] > gap).any())
 
 
 class LinkageClustering:
@@ -115,8 +120,9 @@ class LinkageClustering:
             embeddings go to the nearest speaker. Not applied while fewer than
             ``min_speakers`` speakers have a cluster.
         recurrence_gap: that gap, in the unit of :meth:`assign`'s ``time`` (the
-            diarizer passes seconds; without a time, calls of :meth:`assign`);
-            default 2.0.
+            diarizer passes each buffer's start in seconds; without a time, calls of
+            :meth:`assign`); default 2.0. A merged history entry counts as heard over
+            its whole span.
         capacity: most entries kept (default 400); past it the two nearest merge.
         dim: embedding size, or None to take it from the first call.
     """

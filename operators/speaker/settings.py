@@ -66,7 +66,7 @@ SPEAKER_SEPARATION: dict[str, float] = {}
 # Linkage clustering's recurrence_distance per backend (see LinkageClustering): a big
 # cluster this close to a speaker becomes a speaker only once it was heard in two
 # stretches more than recurrence_gap_s apart. CAM++: 0.40, the middle of the flat part
-# 0.36-0.42 (gap 1-3 s) of the tune halves of `bench/diarize_corpora.py` (streaming):
+# 0.36-0.42 (gap 0.5-3 s) of the tune halves of `bench/diarize_corpora.py` (streaming):
 # the LibriSpeech-voice conversations go from 8.2 % to 6.3 % DER and their exact speaker
 # counts from 2 to 8 of 10, AMI and MBROLA are unchanged; at 0.44 two MBROLA voices
 # are kept together for a turn (5.5 %). Below it, the extra speakers were single turns
@@ -133,7 +133,8 @@ class DiarizerSettings:
             speaker at or below which a big cluster becomes a speaker only once it was
             heard in two stretches more than ``recurrence_gap_s`` apart (default per
             model: ``RECURRENCE_DISTANCE``, CAM++ 0.40; 0: off).
-        recurrence_gap_s: that gap, s (default 2.0).
+        recurrence_gap_s: that gap, s, between the starts of the buffers the
+            embeddings come from (default 2.0: with 5 s buffers, about 5 s of silence).
         num_speakers: the number of speakers when known (a hint: ``min_speakers`` and
             ``max_speakers`` both), or None.
         min_speakers: fewest speakers expected (1: no hint); linkage clustering lowers
@@ -267,6 +268,13 @@ class DiarizerSettings:
         kind = _clustering_kind(clustering, seg, cut, model.name)
         sep = rec = 0.0
         rec_gap = _positive(recurrence_gap_s, "recurrence_gap_s")
+        # Checked whatever the clustering (only linkage clustering reads them).
+        for name, value in (
+            ("speaker_separation", speaker_separation),
+            ("recurrence_distance", recurrence_distance),
+        ):
+            if value is not None and value != 0:
+                check_distance("OnlineDiarizer", name, value)
         # The strategy's own parameters, reported under its name as its constructor does
         # (linkage_distance and min_cluster_size are read by linkage clustering only).
         if kind == "linkage":

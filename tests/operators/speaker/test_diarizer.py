@@ -267,6 +267,8 @@ def test_rejects_the_wrong_rate_at_build_time() -> None:
         {"max_speakers": 0},
         {"speaker_separation": 2.5},
         {"recurrence_distance": 2.5},
+        {"clustering": "centroid", "recurrence_distance": 2.5},
+        {"clustering": "centroid", "speaker_separation": -1.0},
         {"recurrence_gap_s": 0},
         {"min_gap_s": -1},
         {"reconstruction": "top"},
@@ -383,3 +385,31 @@ def test_nan_is_rejected_naming_the_frame() -> None:
     x[12345] = np.nan
     with pytest.raises(ValueError, match="frame 12345"):
         OnlineDiarizer(campplus(), mode="vad", vad="energy").run_all(x, RATE, chunk_frames=4000)
+
+
+def test_the_clustering_hears_each_buffer_at_its_start_in_seconds() -> None:
+    """The engine passes every buffer's start (s from the stream's first sample) as the
+    clustering's ``time``: on the buffer grid (0.5 s steps), non-decreasing, and the
+    same whatever the chunking (what the recurrence rule reads)."""
+    from operators.speaker.tuning import cached_models
+
+    emb, seg = cached_models(campplus(), segmentation())
+    audio = sample_audio()[: 20 * RATE]
+    seen: list[list[float]] = []
+    for frames in (4096, 777):
+        op = OnlineDiarizer(emb, segmentation=seg)
+        times: list[float] = []
+        raw = op.clustering.assign
+
+        def record(e: np.ndarray, *, raw=raw, times=times, **kw: object):  # type: ignore[no-untyped-def]
+            times.append(float(kw["time"]))  # type: ignore[arg-type]
+            return raw(e, **kw)  # type: ignore[arg-type]
+
+        op.clustering.assign = record  # type: ignore[method-assign]
+        op.run_all(audio, RATE, chunk_frames=frames)
+        seen.append(times)
+    assert seen[0] == seen[1] and len(seen[0]) > 10
+    t = np.array(seen[0])
+    assert (np.diff(t) >= 0).all()
+    np.testing.assert_allclose(t * 2, np.round(t * 2), atol=1e-9)  # 0.5 s grid
+    assert t.min() >= 0 and t.max() <= 20.0

@@ -154,8 +154,7 @@ def test_a_close_cluster_heard_in_one_stretch_waits_for_the_voice_to_come_back(
 
 def test_recurrence_does_not_hold_back_a_distinct_voice() -> None:
     """A voice 0.5 from the others (beyond a 0.4 recurrence distance) becomes a
-    speaker in its first stretch, as without the rule; without times, the gap counts
-    calls of assign()."""
+    speaker in its first stretch, as without the rule."""
     rng = np.random.default_rng(8)
     a_dir, b_dir = _voices(rng, 32, 0.5)
     c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4)
@@ -169,8 +168,40 @@ def test_heard_apart_reads_merged_entries_spans() -> None:
     first, last = np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.5, 1.0])
     assert not heard_apart(first, last, 2.0)
     assert heard_apart(np.r_[first, 4.0], np.r_[last, 4.0], 2.0)
-    # One entry that merged a stretch at 0 s with one at 9 s: heard apart.
-    assert heard_apart(np.array([0.0]), np.array([9.0]), 2.0)
+    # Merged entries count as heard over their whole span: [0, 9] and [2.5, 4] leave
+    # no gap, whatever the order; [0, 3] then [5.5, 6] does.
+    assert not heard_apart(np.array([2.5, 0.0]), np.array([4.0, 9.0]), 2.0)
+    assert heard_apart(np.array([5.5, 0.0]), np.array([6.0, 3.0]), 2.0)
+    assert not heard_apart(np.array([0.0]), np.array([9.0]), 2.0)
+
+
+def test_a_compressed_stretch_stays_one_stretch() -> None:
+    """With a history of 12 entries, one stretch of B (30 embeddings, every 0.5 s)
+    is compressed into merged entries; they still read as one stretch, so B (0.3 from
+    A) stays with A. When B comes back 5 s later it becomes a speaker."""
+    rng = np.random.default_rng(10)
+    a_dir, b_dir = _voices(rng, 32, 0.3)
+    c = LinkageClustering(0.2, 4, new_speaker_distance=0.62, recurrence_distance=0.4, capacity=12)
+    for i, e in enumerate(_around(rng, a_dir, 10, 0.02)):
+        c.assign(e[None], time=0.5 * i)
+    for i, e in enumerate(_around(rng, b_dir, 30, 0.02)):
+        c.assign(e[None], time=10.0 + 0.5 * i)
+    assert c._history.n == 12 and c.num_speakers == 1
+    for i, e in enumerate(_around(rng, b_dir, 4, 0.02)):
+        c.assign(e[None], time=30.0 + 0.5 * i)
+    assert c.num_speakers == 2
+
+
+def test_without_times_the_gap_counts_calls() -> None:
+    """No ``time``: consecutive calls are 1 apart, so with a gap of 2 a close voice
+    heard in consecutive calls stays with the first speaker."""
+    rng = np.random.default_rng(11)
+    a_dir, b_dir = _voices(rng, 32, 0.3)
+    c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4)
+    for e in _around(rng, a_dir, 12, 0.02):
+        c.assign(e[None])
+    labels = [int(c.assign(e[None]).labels[0]) for e in _around(rng, b_dir, 12, 0.02)]
+    assert c.num_speakers == 1 and labels == [0] * 12
 
 
 def test_cannot_link_gives_a_second_local_speaker_its_own_speaker() -> None:
@@ -267,3 +298,12 @@ def test_min_speakers_lifts_the_recurrence_rule() -> None:
     for i, e in enumerate(_around(rng, b_dir, 12, 0.02)):
         c.assign(e[None], time=10.0 + 0.5 * i)
     assert c.num_speakers == 2
+    # The same input without the hint: the rule holds B back.
+    rng = np.random.default_rng(9)
+    a_dir, b_dir = _voices(rng, 32, 0.3)
+    c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4)
+    for i, e in enumerate(_around(rng, a_dir, 12, 0.02)):
+        c.assign(e[None], time=0.5 * i)
+    for i, e in enumerate(_around(rng, b_dir, 12, 0.02)):
+        c.assign(e[None], time=10.0 + 0.5 * i)
+    assert c.num_speakers == 1
