@@ -177,9 +177,11 @@ def diarize_offline(
     larger cluster (default 10, whatever the online setting: with the whole file at
     hand there is no need to confirm a voice early; the largest cluster always stays;
     at most 10 % of the strong embeddings, so that a short file keeps its minor
-    speakers). Every local speaker, strong or not, then takes the nearest cluster
-    centroid, jointly with the other local speakers of its buffer (never two on one
-    speaker). Returns speaker turns.
+    speakers). When no embedding is strong (a file whose only speech is short or
+    mixed), all of them are clustered instead: one voice rather than none. Every local
+    speaker, strong or not, then takes the nearest cluster centroid, jointly with the
+    other local speakers of its buffer (never two on one speaker). Returns speaker
+    turns.
     """
     cfg, model, seg = op.settings, op.models.embedding, op.models.segmentation
     if cfg.mode != "segmentation" or seg is None:
@@ -229,6 +231,8 @@ def diarize_offline(
         e = np.stack([v for *_, v, _ in locals_]).astype(np.float64)
         e /= np.linalg.norm(e, axis=1, keepdims=True)
         strong = np.array([u for *_, u in locals_])
+        if not strong.any():  # only short or mixed speech: better one voice than none
+            strong[:] = True
         if strong.sum() >= 2:
             clu = op.clustering
             t = threshold or OFFLINE_THRESHOLD.get(
