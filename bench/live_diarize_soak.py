@@ -24,6 +24,7 @@ growth is judged from the warm sample on).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -92,7 +93,7 @@ def soak(seconds: float) -> dict[str, float]:
             rss_warm = float("nan")
             while not rig.done_playing() and proc.poll() is None:
                 time.sleep(0.5)
-                if rss_warm != rss_warm and time.monotonic() >= warm_at:
+                if math.isnan(rss_warm) and time.monotonic() >= warm_at:
                     rss_warm = _rss_mb(proc.pid)
             rss_end = _rss_mb(proc.pid)
             _, status, usage = os.wait4(proc.pid, 0)

@@ -266,15 +266,18 @@ class DiarizerSettings:
         num, lo, hi = speaker_counts(num_speakers, min_speakers, max_speakers)
         cut = linkage_distance if linkage_distance is not None else LINKAGE_DISTANCE.get(model.name)
         kind = _clustering_kind(clustering, seg, cut, model.name)
-        sep = rec = 0.0
         rec_gap = _positive(recurrence_gap_s, "recurrence_gap_s")
-        # Checked whatever the clustering (only linkage clustering reads them).
-        for name, value in (
-            ("speaker_separation", speaker_separation),
-            ("recurrence_distance", recurrence_distance),
-        ):
-            if value is not None and value != 0:
-                check_distance("OnlineDiarizer", name, value)
+        # Checked whatever the clustering; only linkage clustering reads them (0: off).
+        sep = speaker_separation
+        if sep is None:
+            sep = SPEAKER_SEPARATION.get(model.name, 0.0)
+        rec = recurrence_distance
+        if rec is None:
+            rec = RECURRENCE_DISTANCE.get(model.name, 0.0)
+        if sep != 0:
+            sep = check_distance("OnlineDiarizer", "speaker_separation", sep)
+        if rec != 0:
+            rec = check_distance("OnlineDiarizer", "recurrence_distance", rec)
         # The strategy's own parameters, reported under its name as its constructor does
         # (linkage_distance and min_cluster_size are read by linkage clustering only).
         if kind == "linkage":
@@ -283,21 +286,8 @@ class DiarizerSettings:
             min_cluster_size = check_positive(
                 "LinkageClustering", "min_cluster_size", min_cluster_size
             )
-            sep = (
-                speaker_separation
-                if speaker_separation is not None
-                else SPEAKER_SEPARATION.get(model.name, 0.0)
-            )
-            if sep != 0:
-                sep = check_distance("LinkageClustering", "speaker_separation", sep)
-            rec = (
-                recurrence_distance
-                if recurrence_distance is not None
-                else RECURRENCE_DISTANCE.get(model.name, 0.0)
-            )
-            if rec != 0:
-                rec = check_distance("LinkageClustering", "recurrence_distance", rec)
         else:
+            sep = rec = 0.0
             dist = check_distance("IncrementalClustering", "new_speaker_distance", dist)
             if lo > 1:
                 raise ParameterError(

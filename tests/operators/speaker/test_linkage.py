@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from operators.speaker.agglomerative import average_linkage
 from operators.speaker.linkage import LinkageClustering, heard_apart
+from operators.speaker.strategy import Assignment
 from stream import ParameterError
 
 
@@ -28,6 +29,21 @@ def _voices(rng: np.random.Generator, dim: int, distance: float, n: int = 2) -> 
 
 def _around(rng: np.random.Generator, centre: np.ndarray, k: int, spread: float) -> np.ndarray:
     return _unit(centre[None, :] + spread * rng.standard_normal((k, centre.size)))
+
+
+def _stretch(
+    c: LinkageClustering,
+    rng: np.random.Generator,
+    centre: np.ndarray,
+    k: int,
+    start: float | None = None,
+) -> list[Assignment]:
+    """Feed ``k`` embeddings near ``centre`` one call each, heard every 0.5 s from
+    ``start`` s (None: no time, the calls count); their assignments."""
+    return [
+        c.assign(e[None], time=None if start is None else start + 0.5 * i)
+        for i, e in enumerate(_around(rng, centre, k, 0.02))
+    ]
 
 
 @settings(max_examples=40, deadline=None)
@@ -132,11 +148,8 @@ def test_a_close_cluster_heard_in_one_stretch_waits_for_the_voice_to_come_back(
     c = LinkageClustering(
         0.2, 6, new_speaker_distance=0.62, recurrence_distance=distance, recurrence_gap=2.0
     )
-    for i, e in enumerate(_around(rng, a_dir, 12, 0.02)):
-        c.assign(e[None], time=0.5 * i)
-    first = [
-        c.assign(e[None], time=10.0 + 0.5 * i) for i, e in enumerate(_around(rng, b_dir, 12, 0.02))
-    ]
+    _stretch(c, rng, a_dir, 12, 0.0)
+    first = _stretch(c, rng, b_dir, 12, 10.0)
     labels = [int(a.labels[0]) for a in first]
     ids = np.array([int(a.entries[0]) for a in first if a.entries is not None])
     if distance == 0:
@@ -158,9 +171,8 @@ def test_recurrence_does_not_hold_back_a_distinct_voice() -> None:
     rng = np.random.default_rng(8)
     a_dir, b_dir = _voices(rng, 32, 0.5)
     c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4)
-    for e in _around(rng, a_dir, 12, 0.02):
-        c.assign(e[None])
-    labels = [int(c.assign(e[None]).labels[0]) for e in _around(rng, b_dir, 12, 0.02)]
+    _stretch(c, rng, a_dir, 12)
+    labels = [int(a.labels[0]) for a in _stretch(c, rng, b_dir, 12)]
     assert c.num_speakers == 2 and labels[-1] == 1
 
 
@@ -182,13 +194,10 @@ def test_a_compressed_stretch_stays_one_stretch() -> None:
     rng = np.random.default_rng(10)
     a_dir, b_dir = _voices(rng, 32, 0.3)
     c = LinkageClustering(0.2, 4, new_speaker_distance=0.62, recurrence_distance=0.4, capacity=12)
-    for i, e in enumerate(_around(rng, a_dir, 10, 0.02)):
-        c.assign(e[None], time=0.5 * i)
-    for i, e in enumerate(_around(rng, b_dir, 30, 0.02)):
-        c.assign(e[None], time=10.0 + 0.5 * i)
+    _stretch(c, rng, a_dir, 10, 0.0)
+    _stretch(c, rng, b_dir, 30, 10.0)
     assert c._history.n == 12 and c.num_speakers == 1
-    for i, e in enumerate(_around(rng, b_dir, 4, 0.02)):
-        c.assign(e[None], time=30.0 + 0.5 * i)
+    _stretch(c, rng, b_dir, 4, 30.0)
     assert c.num_speakers == 2
 
 
@@ -198,9 +207,8 @@ def test_without_times_the_gap_counts_calls() -> None:
     rng = np.random.default_rng(11)
     a_dir, b_dir = _voices(rng, 32, 0.3)
     c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4)
-    for e in _around(rng, a_dir, 12, 0.02):
-        c.assign(e[None])
-    labels = [int(c.assign(e[None]).labels[0]) for e in _around(rng, b_dir, 12, 0.02)]
+    _stretch(c, rng, a_dir, 12)
+    labels = [int(a.labels[0]) for a in _stretch(c, rng, b_dir, 12)]
     assert c.num_speakers == 1 and labels == [0] * 12
 
 
@@ -293,17 +301,13 @@ def test_min_speakers_lifts_the_recurrence_rule() -> None:
     c = LinkageClustering(
         0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4, min_speakers=2
     )
-    for i, e in enumerate(_around(rng, a_dir, 12, 0.02)):
-        c.assign(e[None], time=0.5 * i)
-    for i, e in enumerate(_around(rng, b_dir, 12, 0.02)):
-        c.assign(e[None], time=10.0 + 0.5 * i)
+    _stretch(c, rng, a_dir, 12, 0.0)
+    _stretch(c, rng, b_dir, 12, 10.0)
     assert c.num_speakers == 2
     # The same input without the hint: the rule holds B back.
     rng = np.random.default_rng(9)
     a_dir, b_dir = _voices(rng, 32, 0.3)
     c = LinkageClustering(0.2, 6, new_speaker_distance=0.62, recurrence_distance=0.4)
-    for i, e in enumerate(_around(rng, a_dir, 12, 0.02)):
-        c.assign(e[None], time=0.5 * i)
-    for i, e in enumerate(_around(rng, b_dir, 12, 0.02)):
-        c.assign(e[None], time=10.0 + 0.5 * i)
+    _stretch(c, rng, a_dir, 12, 0.0)
+    _stretch(c, rng, b_dir, 12, 10.0)
     assert c.num_speakers == 1
