@@ -20,7 +20,8 @@
     * ``seg_campplus_offline``: the same models over the whole array at once:
       pyannote ``Inference`` sliding windows (5 s, step 0.5 s) for segmentation, every
       embedding window batched, agglomerative clustering of all local-speaker
-      embeddings (``operators.speaker.offline.diarize_offline``).
+      embeddings (``operators.speaker.offline.diarize_offline(clustering=
+      "agglomerative")``, independent of the streaming clustering).
     * ``seg_campplus_graph_torch`` / ``seg_campplus_stream_torch``: the first two with
       ``engine="torch"`` (CAM++ and segmentation-3.0 as torch modules; the others run
       them under ONNX Runtime, the default on CPU); ``ratio_graph_onnx_torch`` and
@@ -166,7 +167,9 @@ def prepare(options: Options) -> Prepared:
     variants: dict[str, Callable[[], list[Any]]] = {
         "seg_campplus_graph": graph("seg_campplus_graph", seg_op),
         "seg_campplus_stream": stream(seg_op),
-        "seg_campplus_offline": lambda: diarize_offline(seg_op(), audio),
+        "seg_campplus_offline": lambda: diarize_offline(
+            seg_op(), audio, clustering="agglomerative"
+        ),
         "seg_campplus_graph_torch": graph("seg_campplus_graph_torch", seg_op_torch),
         "seg_campplus_stream_torch": stream(seg_op_torch),
         "vad_ge2e_graph": graph("vad_ge2e_graph", vad_op),

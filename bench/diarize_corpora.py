@@ -31,7 +31,9 @@
     * ``stream``: ``OnlineDiarizer`` with its defaults (segmentation-3.0 + CAM++), fed
       4096-frame chunks through ``process()`` (``run_all``): the live case.
     * ``offline``: ``operators.speaker.offline.diarize_offline`` of the same models
-      (the project's offline mode).
+      (the project's offline mode, its default ``clustering="hindsight"``: the
+      streaming clustering run over the whole file, every local speaker labelled
+      afterwards against its final speakers).
     * ``anchor``: pyannote.audio's offline ``SpeakerDiarization`` pipeline with the same
       local segmentation-3.0 weights and a wrapper around the project's CAM++
       (:class:`AnchorEmbedding`), centroid agglomerative clustering, cut 0.7046, min
@@ -735,7 +737,9 @@ def sweep(
                 per = _evaluate(recs, emb, seg, {**stream_base, param: v}, None)
             else:
                 key = "threshold" if param == "offline_threshold" else "min_cluster_size"
-                per = _evaluate(recs, emb, seg, stream_base, {**off_base, key: v})
+                # threshold and min_cluster_size are the agglomerative clustering's
+                off = {"clustering": "agglomerative", **off_base, key: v}
+                per = _evaluate(recs, emb, seg, stream_base, off)
             rows.append({"value": v, **per})
             _log(f"{param}={v}", per, t0)
         results[param] = {"system": system, "base": base, "rows": rows}
@@ -754,7 +758,9 @@ def grid(
         params = dict(zip(keys, combo, strict=True))
         t0 = time.perf_counter()
         if offline:
-            per = _evaluate(recs, emb, seg, {}, params)
+            agglomerative = {"threshold", "min_cluster_size"} & set(params)
+            off = {"clustering": "agglomerative", **params} if agglomerative else params
+            per = _evaluate(recs, emb, seg, {}, off)
         else:
             per = _evaluate(recs, emb, seg, params, None)
         out.append({"params": params, **per})

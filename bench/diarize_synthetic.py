@@ -13,8 +13,9 @@
     * ``seg_linkage``: the default: segmentation-3.0 + CAM++, linkage clustering;
     * ``seg_centroid``: the same models with ``clustering="centroid"`` (the previous
       default, one decision per embedding against running centroids);
-    * ``seg_offline``: ``diarize_offline`` of the same models (average linkage over the
-      whole file, the same cut and minimum cluster size);
+    * ``seg_offline``: ``diarize_offline(clustering="agglomerative")`` of the same
+      models (average linkage over the whole file, independent of the streaming
+      clustering);
     * ``light``: silero-vad + CAM++ windows (light mode, centroid clustering).
 
     Metrics: ``<config>_der05`` (DER of the whole set: errors summed over the
@@ -94,7 +95,7 @@ def prepare(options: Options) -> Prepared:
                 ev = op.run_all(conv.audio, RATE, chunk_frames=CHUNK)
                 score(name, ref, ev, op.num_speakers, f"c{i}")
                 if name == "seg_linkage":
-                    off = diarize_offline(op, conv.audio)
+                    off = diarize_offline(op, conv.audio, clustering="agglomerative")
                     n_off = len({e.payload.speaker for e in off})
                     score("seg_offline", ref, off, n_off, f"c{i}")
         out: dict[str, float] = {}

@@ -1,28 +1,42 @@
 """Offline diarization with the same models and embeddings, for comparison.
 
 The whole file at once: the segmentation model slides over it as pyannote's
-``Inference`` does (same buffer and step as the online diarizer), the same embedding windows and the
-same overlap-aware local-speaker embeddings are computed, and all of them are
-clustered together (average-linkage agglomerative clustering on cosine distance, cut
-at a per-model distance; clusters of fewer than ``min_cluster_size`` embeddings, or
-10 % of them in a short file, are dissolved into the nearest larger cluster, as
-pyannote's pipeline does, so that a few mixed or noisy local-speaker embeddings do not
-become speakers of their own). Every local speaker then goes to the cluster whose
-centroid is nearest, jointly per buffer (Hungarian: two local speakers of one buffer
-never share a speaker, so an overlap keeps both voices), as pyannote's constrained
-assignment. Aggregation and turns are as online.
-This is the reference for "streaming versus offline clustering of the same
-embeddings"; it holds the whole file in memory.
+``Inference`` does (same buffer and step as the online diarizer), the same embedding
+windows and the same overlap-aware local-speaker embeddings are computed. Which voices
+there are comes from one of two clusterings (``clustering=``):
+
+* ``"hindsight"`` (default): the diarizer's own clustering strategy is run over the
+  file's buffers in order, exactly as streaming does, and its speakers at the end of
+  the file (their centroids) are the voices. Nothing is labelled during that pass:
+  every local speaker is labelled afterwards, against those final centroids. What
+  streaming gets wrong only because it must decide before it has heard everything (a
+  voice that is first heard in an overlap, before it has a speaker; the early buffers
+  of a voice labelled with the nearest speaker until its cluster is confirmed) is
+  labelled with hindsight. When that pass does not honour the speaker-count hints
+  (or finds no speaker at all), the agglomerative clustering below is used instead.
+* ``"agglomerative"``: all strong embeddings clustered together (scipy's
+  average linkage on cosine distance, cut at a per-model distance; clusters of fewer
+  than ``min_cluster_size`` embeddings, or 10 % of them in a short file, dissolved
+  into the nearest larger cluster, as pyannote's pipeline does). This is independent of
+  the streaming clustering: the reference of the "streaming versus offline clustering
+  of the same embeddings" benches.
+
+Either way every local speaker then goes to the speaker whose centroid is nearest,
+jointly per buffer (Hungarian: two local speakers of one buffer never share a speaker,
+so an overlap keeps both voices), as pyannote's constrained assignment. Aggregation and
+turns are as online. It holds the whole file in memory.
 """
 
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from stream import Event
+from stream import Event, ParameterError
 
 from .diarizer import OnlineDiarizer
 from .linkage import LinkageClustering
@@ -30,7 +44,7 @@ from .local_speakers import MIN_EMBED_SAMPLES, active_cells, buffer_maps, local_
 from .turns import SpeakerTurn, TurnTracker
 from .windows import RollingWindows
 
-__all__ = ["OFFLINE_THRESHOLD", "diarize_offline"]
+__all__ = ["OFFLINE_CLUSTERINGS", "OFFLINE_THRESHOLD", "diarize_offline"]
 
 # Average-linkage cut per embedding model (mean pairwise cosine distance between two
 # clusters); lower than the online new-speaker distance, which is measured against
@@ -42,6 +56,7 @@ __all__ = ["OFFLINE_THRESHOLD", "diarize_offline"]
 # voices merge (9.3 %).
 OFFLINE_THRESHOLD = {"campplus": 0.40, "ge2e": 0.25}
 MIN_CLUSTER_SIZE = 10
+OFFLINE_CLUSTERINGS = ("hindsight", "agglomerative")
 
 
 def _segment(
@@ -137,6 +152,43 @@ def _cluster(
     return out
 
 
+def _hindsight_centroids(
+    op: OnlineDiarizer,
+    e: npt.NDArray[np.float64],
+    strong: npt.NDArray[np.bool_],
+    buffers: npt.NDArray[np.int64],
+    times: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64] | None:
+    """Unit centroids ``(k, dim)`` of the speakers that ``op``'s clustering strategy
+    (a fresh copy) has at the end of the file when fed the local speakers of every
+    buffer in order, as the streaming diarizer feeds it (``strong``: may enter its
+    history; ``times``: each buffer's start, s). None when it has none, or a number
+    outside ``op``'s speaker-count hints."""
+    clu = copy.deepcopy(op.clustering)
+    clu.reset()
+    ids = np.full(e.shape[0], -1, np.int64)
+    order = np.argsort(buffers, kind="stable")
+    cuts = np.flatnonzero(np.diff(buffers[order]) != 0) + 1
+    for idx in np.split(order, cuts):
+        b = int(buffers[idx[0]])
+        a = clu.assign(
+            e[idx].astype(np.float32), update=strong[idx], cannot_link=True, time=float(times[b])
+        )
+        if a.entries is not None:
+            ids[idx] = a.entries
+    if clu.num_speakers == 0:
+        return None
+    if isinstance(clu, LinkageClustering):  # the speakers that still have a cluster
+        speakers = clu.speakers_of(ids[ids >= 0])
+        keep = np.unique(speakers[speakers >= 0])
+    else:
+        keep = np.arange(clu.num_speakers)
+    cfg = op.settings
+    if not cfg.min_speakers <= keep.size <= cfg.max_speakers:
+        return None
+    return clu.centroids[keep].astype(np.float64)
+
+
 def _constrained(
     e: npt.NDArray[np.float64],
     labels: npt.NDArray[np.int64],
@@ -145,13 +197,23 @@ def _constrained(
 ) -> npt.NDArray[np.int64]:
     """Each local speaker's cluster, no two local speakers of one buffer in the same
     one (pyannote.audio's constrained assignment): the unit embeddings ``e`` against
-    the centroids of ``labels`` (0..k-1; -1: not clustered), Hungarian per buffer
-    (``buffers``: each embedding's buffer). A buffer with more local speakers than
-    clusters leaves the least similar ones at -1."""
+    the centroids of ``labels`` (0..k-1; -1: not clustered), see :func:`_assign`."""
+    return _assign(e, _unit_centroids(e, labels, range(k)), buffers)
+
+
+def _assign(
+    e: npt.NDArray[np.float64],
+    centroids: npt.NDArray[np.float64],
+    buffers: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Index of the centroid each unit embedding of ``e`` goes to, Hungarian per buffer
+    (``buffers``: each embedding's buffer), never two of one buffer to one centroid. A
+    buffer with more local speakers than centroids leaves the least similar ones at
+    -1."""
     from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
-    sim = e @ _unit_centroids(e, labels, range(k)).T  # (locals, clusters)
-    out = np.full(labels.shape, -1, np.int64)
+    sim = e @ centroids.T  # (locals, clusters)
+    out = np.full(e.shape[0], -1, np.int64)
     order = np.argsort(buffers, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(buffers[order]) != 0])
     for g in np.split(order, starts[1:]):
@@ -165,27 +227,38 @@ def diarize_offline(
     audio: npt.NDArray[np.float32],
     threshold: float | None = None,
     min_cluster_size: float | None = None,
+    clustering: Literal["hindsight", "agglomerative"] = "hindsight",
 ) -> list[Event[SpeakerTurn]]:
     """Diarize mono ``audio`` (at ``op.rate``) offline with ``op``'s models and settings.
 
     ``op`` must be in segmentation mode; it is only read (its speaker-count hints
-    ``min_speakers``/``max_speakers`` included). ``threshold``: the average-linkage cut,
+    ``min_speakers``/``max_speakers`` and its clustering strategy included; enrolled
+    voices are not used). ``clustering``: how the voices are found (module docstring):
+    ``"hindsight"`` (default), ``op``'s streaming clustering run over the whole file,
+    every local speaker labelled afterwards against its final speakers; or
+    ``"agglomerative"``, average linkage over all strong embeddings at once, which is
+    also the fallback when the first finds no speaker or breaks a count hint.
+
+    The agglomerative clustering's parameters: ``threshold``, the average-linkage cut,
     a cosine distance (default: ``OFFLINE_THRESHOLD`` for the model, else ``op``'s
     ``linkage_distance`` when it uses linkage clustering, else its new-speaker
-    distance). ``min_cluster_size``: clusters of fewer strong
-    local-speaker embeddings (one per buffer a speaker is active in) join the nearest
-    larger cluster (default 10, whatever the online setting: with the whole file at
-    hand there is no need to confirm a voice early; the largest cluster always stays;
-    at most 10 % of the strong embeddings, so that a short file keeps its minor
-    speakers). When no embedding is strong (a file whose only speech is short or
-    mixed), all of them are clustered instead: one voice rather than none. Every local
-    speaker, strong or not, then takes the nearest cluster centroid, jointly with the
-    other local speakers of its buffer (never two on one speaker). Returns speaker
-    turns.
+    distance); ``min_cluster_size``: clusters of fewer strong local-speaker embeddings
+    (one per buffer a speaker is active in) join the nearest larger cluster (default
+    10, whatever the online setting: with the whole file at hand there is no need to
+    confirm a voice early; the largest cluster always stays; at most 10 % of the strong
+    embeddings, so that a short file keeps its minor speakers). When no embedding is
+    strong (a file whose only speech is short or mixed), all of them are clustered
+    instead: one voice rather than none. Every local speaker, strong or not, then takes
+    the nearest speaker's centroid, jointly with the other local speakers of its buffer
+    (never two on one speaker). Returns speaker turns.
     """
     cfg, model, seg = op.settings, op.models.embedding, op.models.segmentation
     if cfg.mode != "segmentation" or seg is None:
         raise ValueError("diarize_offline needs an OnlineDiarizer in segmentation mode")
+    if clustering not in OFFLINE_CLUSTERINGS:
+        raise ParameterError(
+            f"diarize_offline.clustering must be one of {OFFLINE_CLUSTERINGS}, got {clustering!r}"
+        )
     x = np.asarray(audio, np.float32).reshape(-1)
     cell, n = cfg.cell, x.shape[0]
     probs, starts = _segment(op, x)
@@ -233,7 +306,14 @@ def diarize_offline(
         strong = np.array([u for *_, u in locals_])
         if not strong.any():  # only short or mixed speech: better one voice than none
             strong[:] = True
-        if strong.sum() >= 2:
+        buffers = np.array([b for b, *_ in locals_])
+        cent = None
+        if clustering == "hindsight":
+            times = np.array([b0 / cfg.rate for b0, *_ in pcs])
+            cent = _hindsight_centroids(op, e, strong, buffers, times)
+        if cent is not None:
+            labels = _assign(e, cent, buffers)
+        elif strong.sum() >= 2:
             clu = op.clustering
             t = threshold or OFFLINE_THRESHOLD.get(
                 model.name,
@@ -253,8 +333,8 @@ def diarize_offline(
         elif strong.any():
             labels[strong] = 0
         k = int(labels.max()) + 1
-        if k:  # every local speaker, the clustered ones included, as pyannote does
-            labels = _constrained(e, labels, k, np.array([b for b, *_ in locals_]))
+        if k and cent is None:  # every local speaker, the clustered ones too, as pyannote
+            labels = _constrained(e, labels, k, buffers)
     k = max(int(labels.max()) + 1, 1) if len(labels) else 1
     total = -(-n // cell)
     acc = np.zeros((total, k))
