@@ -108,16 +108,27 @@ def cluster_labels(parent: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:  # p
 
 @njit(cache=True, nogil=True)
 def closest_pair(
-    gram: npt.NDArray[np.float64], weight: npt.NDArray[np.float64]
+    gram: npt.NDArray[np.float64],
+    weight: npt.NDArray[np.float64],
+    first: npt.NDArray[np.float64],
+    last: npt.NDArray[np.float64],
+    gap: float,
 ) -> tuple[int, int]:  # pragma: no cover - compiled
-    """The two entries with the highest mean cosine similarity."""
+    """The two entries with the highest mean cosine similarity among those heard within
+    ``gap`` of each other (their spans ``first``..``last`` no more than ``gap`` apart);
+    when no pair is, among all."""
     n = gram.shape[0]
     bi, bj, best = 0, 1, -np.inf
+    ai, aj, best_any = 0, 1, -np.inf
     for i in range(n):
         for j in range(i + 1, n):
             s = gram[i, j] / (weight[i] * weight[j])
-            if s > best:
+            if s > best_any:
+                best_any, ai, aj = s, i, j
+            if s > best and max(first[i], first[j]) - min(last[i], last[j]) <= gap:
                 best, bi, bj = s, i, j
+    if best == -np.inf:
+        return ai, aj
     return bi, bj
 
 
@@ -135,10 +146,14 @@ class LinkageHistory:
         capacity: most entries kept (>= 2); past it the two nearest merge: the heavier
             keeps its slot and id, the lighter's id redirects to it
             (:meth:`slot_of`), and the last entry moves into the freed slot.
+        gap: only entries heard within ``gap`` of each other (in the unit of the
+            times) merge while any such pair exists (default: no limit), so that two
+            stretches of a voice more than ``gap`` apart stay apart in the history.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, gap: float = np.inf) -> None:
         self.capacity = capacity
+        self.gap = float(gap)
         self.clear(0)
 
     def clear(self, dim: int) -> None:
@@ -187,7 +202,9 @@ class LinkageHistory:
     def compress(self) -> None:
         """Merge the two nearest entries (an agglomeration step taken early)."""
         n = self.n
-        i, j = closest_pair(self.gram[:n, :n], self.weights[:n])
+        i, j = closest_pair(
+            self.gram[:n, :n], self.weights[:n], self.first[:n], self.last[:n], self.gap
+        )
         if self.weights[j] > self.weights[i]:
             i, j = j, i
         g = self.gram

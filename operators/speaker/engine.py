@@ -30,6 +30,7 @@ from .local_speakers import (
     buffer_maps,
     local_speakers,
     needed_windows,
+    voices_without_speaker,
 )
 from .models import SpeakerModels
 from .output import TurnOutput
@@ -280,6 +281,7 @@ class DiarizationEngine:
             s.min_purity,
             s.update_ratio,
         )
+        update = voices_without_speaker(pc, active, update, self.clustering.num_speakers)
         use = active
         labels = np.full(pc.shape[1], -1, np.int64)
         ids = np.full(pc.shape[1], -1, np.int64)

@@ -17,9 +17,20 @@ import numpy.typing as npt
 from .backends.base import EmbeddingModel
 from .windows import WindowBatch
 
-__all__ = ["MIN_EMBED_SAMPLES", "WindowCache", "local_speakers", "needed_windows"]
+__all__ = [
+    "MIN_EMBED_SAMPLES",
+    "OVERLAP_FOUND_CELLS",
+    "WindowCache",
+    "local_speakers",
+    "needed_windows",
+    "voices_without_speaker",
+]
 
 MIN_EMBED_SAMPLES = 4000  # 0.25 s at 16 kHz: shorter flushed tails get no embedding
+# 50 cells (0.5 s at 10 ms): how long a local speaker with a weak embedding must be heard
+# over another local speaker of its buffer to be a voice of its own when there are
+# fewer speakers than local speakers (voices_without_speaker).
+OVERLAP_FOUND_CELLS = 50
 
 
 def _purity(
@@ -190,3 +201,27 @@ def active_cells(
     k = np.rint(count)[:, None]
     rank = np.argsort(np.argsort(-score, axis=1, kind="stable"), axis=1, kind="stable")
     return (rank < k) & (score > 0)
+
+
+def voices_without_speaker(
+    pc: npt.NDArray[np.float64],
+    active: npt.NDArray[np.bool_],
+    update: npt.NDArray[np.bool_],
+    num_speakers: int,
+    min_cells: int = OVERLAP_FOUND_CELLS,
+) -> npt.NDArray[np.bool_]:
+    """The may-update mask with the local speakers that must be a voice of their own
+    added: active, with a weak embedding (not in ``update``), on (probability >= 0.5)
+    together with another local speaker of the buffer for at least ``min_cells``
+    cells, while there are fewer than ``num_speakers`` speakers than active local
+    speakers. The segmentation model hears two voices at once there, and the
+    cannot-link constraint would leave one of them without a speaker: a voice first
+    heard over another (never alone long enough for a strong embedding) is otherwise
+    lost until it speaks alone. Such an embedding enters the clustering's history
+    like a strong one (and may found a speaker)."""
+    if int(active.sum()) <= num_speakers:
+        return update
+    on = pc >= 0.5
+    together = (on & (on.sum(axis=1, keepdims=True) > 1)).sum(axis=0)
+    out: npt.NDArray[np.bool_] = update | (active & (together >= min_cells))
+    return out

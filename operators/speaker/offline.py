@@ -40,7 +40,13 @@ from stream import Event, ParameterError
 
 from .diarizer import OnlineDiarizer
 from .linkage import LinkageClustering
-from .local_speakers import MIN_EMBED_SAMPLES, active_cells, buffer_maps, local_speakers
+from .local_speakers import (
+    MIN_EMBED_SAMPLES,
+    active_cells,
+    buffer_maps,
+    local_speakers,
+    voices_without_speaker,
+)
 from .turns import SpeakerTurn, TurnTracker
 from .windows import RollingWindows
 
@@ -157,22 +163,34 @@ def _hindsight_centroids(
     e: npt.NDArray[np.float64],
     strong: npt.NDArray[np.bool_],
     buffers: npt.NDArray[np.int64],
-    times: npt.NDArray[np.float64],
+    local: npt.NDArray[np.int64],
+    pcs: list[tuple[int, int, npt.NDArray[np.float64]]],
 ) -> npt.NDArray[np.float64] | None:
     """Unit centroids ``(k, dim)`` of the speakers that ``op``'s clustering strategy
     (a fresh copy) has at the end of the file when fed the local speakers of every
     buffer in order, as the streaming diarizer feeds it (``strong``: may enter its
-    history; ``times``: each buffer's start, s). None when it has none, or a number
-    outside ``op``'s speaker-count hints."""
+    history, with :func:`voices_without_speaker` as online; ``local``: each
+    embedding's local speaker in its buffer; ``pcs``: each buffer's first sample, cells
+    and probabilities). None when it has none, or a number outside ``op``'s
+    speaker-count hints."""
     clu = copy.deepcopy(op.clustering)
     clu.reset()
     ids = np.full(e.shape[0], -1, np.int64)
     order = np.argsort(buffers, kind="stable")
     cuts = np.flatnonzero(np.diff(buffers[order]) != 0) + 1
     for idx in np.split(order, cuts):
-        b = int(buffers[idx[0]])
+        b0, _, pc = pcs[int(buffers[idx[0]])]
+        js = local[idx]
+        act = np.zeros(pc.shape[1], bool)
+        act[js] = True
+        upd = np.zeros(pc.shape[1], bool)
+        upd[js] = strong[idx]
+        upd = voices_without_speaker(pc, act, upd, clu.num_speakers)
         a = clu.assign(
-            e[idx].astype(np.float32), update=strong[idx], cannot_link=True, time=float(times[b])
+            e[idx].astype(np.float32),
+            update=upd[js],
+            cannot_link=True,
+            time=b0 / op.settings.rate,
         )
         if a.entries is not None:
             ids[idx] = a.entries
@@ -309,8 +327,8 @@ def diarize_offline(
         buffers = np.array([b for b, *_ in locals_])
         cent = None
         if clustering == "hindsight":
-            times = np.array([b0 / cfg.rate for b0, *_ in pcs])
-            cent = _hindsight_centroids(op, e, strong, buffers, times)
+            local = np.array([j for _, j, *_ in locals_])
+            cent = _hindsight_centroids(op, e, strong, buffers, local, pcs)
         if cent is not None:
             labels = _assign(e, cent, buffers)
         elif strong.sum() >= 2:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.speaker.agglomerative import average_linkage
-from operators.speaker.linkage import LinkageClustering, heard_apart
+from operators.speaker.linkage import MIN_STRETCH, LinkageClustering, heard_apart
 from operators.speaker.strategy import Assignment
 from stream import ParameterError
 
@@ -159,8 +159,11 @@ def test_a_close_cluster_heard_in_one_stretch_waits_for_the_voice_to_come_back(
     # Back after 1.5 s: still the same stretch (gap not more than 2 s).
     assert int(c.assign(_around(rng, b_dir, 1, 0.02), time=17.0).labels[0]) == 0
     assert c.num_speakers == 1
-    # Back after 3 s: a voice of its own, and its first stretch is relabelled.
-    assert int(c.assign(_around(rng, b_dir, 1, 0.02), time=20.0).labels[0]) == 1
+    # Back after 3 s: a second stretch, which counts once it holds MIN_STRETCH (6)
+    # embeddings (one or two of a mixed buffer are not a voice heard before); then B
+    # is a voice of its own, and its first stretch is relabelled.
+    back = [int(a.labels[0]) for a in _stretch(c, rng, b_dir, int(MIN_STRETCH), 20.0)]
+    assert back == [0] * (int(MIN_STRETCH) - 1) + [1]
     assert c.num_speakers == 2
     assert c.speakers_of(ids).tolist() == [1] * 12
 
@@ -187,17 +190,31 @@ def test_heard_apart_reads_merged_entries_spans() -> None:
     assert not heard_apart(np.array([0.0]), np.array([9.0]), 2.0)
 
 
+def test_heard_apart_wants_each_stretch_to_weigh_enough() -> None:
+    # Stretches [0, 1] (weight 3) and [4, 4.5] (weight 2), 3 s apart.
+    first = last = np.array([0.0, 0.5, 1.0, 4.0, 4.5])
+    assert heard_apart(first, last, 2.0)
+    assert heard_apart(first, last, 2.0, np.ones(5), 2.0)
+    assert not heard_apart(first, last, 2.0, np.ones(5), 3.0)
+    # A merged entry weighs what it merged: [4, 4.5] of weight 1 + 4 is enough.
+    assert heard_apart(first, last, 2.0, np.array([1, 1, 1, 1, 4.0]), 3.0)
+    # Three stretches, only one heavy enough: not two.
+    first = last = np.array([0.0, 0.5, 1.0, 4.0, 8.0])
+    assert not heard_apart(first, last, 2.0, np.ones(5), 2.0)
+
+
 def test_a_compressed_stretch_stays_one_stretch() -> None:
     """With a history of 12 entries, one stretch of B (30 embeddings, every 0.5 s)
     is compressed into merged entries; they still read as one stretch, so B (0.3 from
-    A) stays with A. When B comes back 5 s later it becomes a speaker."""
+    A) stays with A. When B comes back 5 s later (for MIN_STRETCH embeddings) it
+    becomes a speaker."""
     rng = np.random.default_rng(10)
     a_dir, b_dir = _voices(rng, 32, 0.3)
     c = LinkageClustering(0.2, 4, new_speaker_distance=0.62, recurrence_distance=0.4, capacity=12)
     _stretch(c, rng, a_dir, 10, 0.0)
     _stretch(c, rng, b_dir, 30, 10.0)
     assert c._history.n == 12 and c.num_speakers == 1
-    _stretch(c, rng, b_dir, 4, 30.0)
+    _stretch(c, rng, b_dir, int(MIN_STRETCH), 30.0)
     assert c.num_speakers == 2
 
 

@@ -99,39 +99,81 @@ def _covered(events: list, lo_s: float, hi_s: float) -> float:
     return float(np.mean(covered >= 2))
 
 
-def test_hindsight_labels_a_voice_first_heard_in_an_overlap() -> None:
+def test_a_voice_first_heard_over_another_gets_a_speaker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # AMI excerpt trn06: MEO082 talks over FEE083 from 3.53 to 6.75 s and is never
-    # heard alone. Streaming has one speaker then (FEE085's, the second, is founded at
-    # 11.45 s, when those cells are final), so the overlap's second voice is lost. The
-    # hindsight clustering runs the same streaming clustering over the whole file and
-    # labels every local speaker afterwards: the second voice gets the second speaker
-    # (as pyannote's offline pipeline labels it). The agglomerative clustering finds
-    # one speaker in this file.
+    # heard alone, so its local speaker never has a strong embedding. Streaming had one
+    # speaker then (FEE085's, the second, was founded at 11.45 s, when those cells were
+    # final) and the cannot-link constraint left the second voice without one: lost.
+    # Two mechanisms now label it, each shown with the other turned off:
+    # - voices_without_speaker: heard over another voice for 0.5 s while there are fewer
+    #   speakers than local speakers, its embedding may found a speaker (streaming and
+    #   the offline pass alike);
+    # - the offline hindsight clustering: the streaming clustering run over the whole
+    #   file, every local speaker labelled afterwards against its final speakers.
+    # The agglomerative clustering finds one speaker in this file.
+    import operators.speaker.engine as engine_mod
+    import operators.speaker.offline as offline_mod
+
     path = AMI_DIR / "trn06.wav"
     if not path.exists():
         pytest.skip(f"{path} is not here (the team's data/ beside the repository)")
     op = OnlineDiarizer(campplus(), segmentation=segmentation())  # type: ignore[arg-type]
     audio = read_audio(path)
-    streaming = op.run_all(audio, RATE, 4096)
-    hindsight = diarize_offline(op, audio)
-    agglomerative = diarize_offline(op, audio, clustering="agglomerative")
     window = (4.45, 6.45)
+    streaming = op.run_all(audio, RATE, 4096)
+    found = op.num_speakers
+    agglomerative = diarize_offline(op, audio, clustering="agglomerative")
+    with monkeypatch.context() as m:  # the first mechanism off
+        for mod in (engine_mod, offline_mod):
+            m.setattr(mod, "voices_without_speaker", lambda pc, active, update, n: update)
+        streaming_before = op.run_all(audio, RATE, 4096)
+        hindsight_alone = diarize_offline(op, audio)
     print(
         "two voices over 4.45-6.45 s: streaming",
         _covered(streaming, *window),
-        "hindsight",
-        _covered(hindsight, *window),
+        "without voices_without_speaker",
+        _covered(streaming_before, *window),
+        "hindsight alone",
+        _covered(hindsight_alone, *window),
         "agglomerative",
         _covered(agglomerative, *window),
     )
-    assert _covered(streaming, *window) <= 0.1
+    assert _covered(streaming_before, *window) <= 0.1
     assert _covered(agglomerative, *window) <= 0.1
-    assert _covered(hindsight, *window) >= 0.5
-    # The speakers are the streaming ones: the same count, two.
-    assert len({ev.payload.speaker for ev in hindsight}) == op.num_speakers == 2
+    assert _covered(streaming, *window) >= 0.5
+    assert found == 3  # FEE083, MEO082, FEE085: the reference's count
+    assert _covered(hindsight_alone, *window) >= 0.5
 
 
 def test_offline_clustering_names_are_checked() -> None:
     op = OnlineDiarizer(campplus(), segmentation=segmentation())  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="clustering"):
         diarize_offline(op, np.zeros(RATE, np.float32), clustering="kmeans")  # type: ignore[arg-type]
+
+
+def test_voices_without_speaker_on_constructed_probabilities() -> None:
+    from operators.speaker.local_speakers import OVERLAP_FOUND_CELLS, voices_without_speaker
+
+    # 300 cells, three local speakers: 0 on throughout (strong), 1 on over 0 for
+    # `over` cells (weak), 2 on alone for 100 cells (weak).
+    def probs(over: int) -> np.ndarray:
+        pc = np.zeros((300, 3))
+        pc[:, 0] = 0.9
+        pc[100 : 100 + over, 1] = 0.8
+        pc[200:300, 2] = 0.7
+        pc[200:300, 0] = 0.1
+        return pc
+
+    active = np.array([True, True, True])
+    update = np.array([True, False, False])
+    n = OVERLAP_FOUND_CELLS
+    got = voices_without_speaker(probs(n), active, update, 1)
+    assert got.tolist() == [True, True, False]  # 2 was alone: no overlap
+    assert voices_without_speaker(probs(n - 1), active, update, 1).tolist() == [True, False, False]
+    # As many speakers as active local speakers: nothing to found.
+    assert voices_without_speaker(probs(n), active, update, 3).tolist() == [True, False, False]
+    # Not active: never.
+    off = np.array([True, False, True])
+    assert voices_without_speaker(probs(n), off, update, 0).tolist() == [True, False, False]
