@@ -213,8 +213,8 @@ def voices_without_speaker(
     """The may-update mask with the local speakers that must be a voice of their own
     added: active, with a weak embedding (not in ``update``), on (probability >= 0.5)
     together with another local speaker of the buffer for at least ``min_cells``
-    cells, while there are fewer than ``num_speakers`` speakers than active local
-    speakers. The segmentation model hears two voices at once there, and the
+    cells (10 ms each), in a buffer with more active local speakers than there are
+    speakers (``num_speakers``). The segmentation model hears two voices at once there, and the
     cannot-link constraint would leave one of them without a speaker: a voice first
     heard over another (never alone long enough for a strong embedding) is otherwise
     lost until it speaks alone. Such an embedding enters the clustering's history
