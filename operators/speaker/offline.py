@@ -176,9 +176,9 @@ def _hindsight_centroids(
     clu = copy.deepcopy(op.clustering)
     clu.reset()
     ids = np.full(e.shape[0], -1, np.int64)
-    order = np.argsort(buffers, kind="stable")
-    cuts = np.flatnonzero(np.diff(buffers[order]) != 0) + 1
-    for idx in np.split(order, cuts):
+    # Local speakers are listed buffer by buffer, in order: one group per buffer.
+    cuts = np.flatnonzero(np.diff(buffers)) + 1
+    for idx in np.split(np.arange(buffers.size), cuts):
         b0, _, pc = pcs[int(buffers[idx[0]])]
         js = local[idx]
         act = np.zeros(pc.shape[1], bool)

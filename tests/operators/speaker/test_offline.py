@@ -19,6 +19,25 @@ def _unit(rows: list[list[float]]) -> np.ndarray:
     return e / np.linalg.norm(e, axis=1, keepdims=True)
 
 
+def _covered(events: list, lo_s: float, hi_s: float) -> float:
+    """Fraction of [lo_s, hi_s) covered by at least two speakers' turns."""
+    lo, hi = round(lo_s * RATE), round(hi_s * RATE)
+    covered = np.zeros(hi - lo, np.int64)
+    for ev in events:
+        a, b = max(ev.start, lo), min(ev.end, hi)
+        if b > a:
+            covered[a - lo : b - lo] += 1
+    return float(np.mean(covered >= 2))
+
+
+def _ami(name: str) -> np.ndarray:
+    """Audio of AMI excerpt ``name`` from the team's data, or skip where it is absent."""
+    path = AMI_DIR / f"{name}.wav"
+    if not path.exists():
+        pytest.skip(f"{path} is not here (the team's data/ beside the repository)")
+    return read_audio(path)
+
+
 def test_two_local_speakers_of_one_buffer_never_share_a_cluster() -> None:
     # Clusters 0 (along x) and 1 (along y). Buffer 7 holds two local speakers that are
     # both nearer cluster 0; the second (less similar to it) goes to cluster 1. Buffer
@@ -56,19 +75,10 @@ def test_offline_mode_keeps_both_voices_of_an_overlap_in_a_real_meeting() -> Non
     # AMI excerpt trn09 (far field): FEE083 talks from 1.85 s to the end while MEE094
     # talks over her from 14.20 to 18.22 s. Before the constrained assignment and the
     # 10 % cap the offline mode found one speaker in this file, and one voice there.
-    path = AMI_DIR / "trn09.wav"
-    if not path.exists():
-        pytest.skip(f"{path} is not here (the team's data/ beside the repository)")
     op = OnlineDiarizer(campplus(), segmentation=segmentation())  # type: ignore[arg-type]
-    events = diarize_offline(op, read_audio(path))
-    lo, hi = round(14.5 * RATE), round(18.0 * RATE)
-    covered = np.zeros(hi - lo, np.int64)
-    for ev in events:
-        a, b = max(ev.start, lo), min(ev.end, hi)
-        if b > a:
-            covered[a - lo : b - lo] += 1
+    events = diarize_offline(op, _ami("trn09"))
     assert len({ev.payload.speaker for ev in events}) >= 2
-    assert float(np.mean(covered >= 2)) >= 0.8
+    assert _covered(events, 14.5, 18.0) >= 0.8
 
 
 def test_offline_mode_gives_a_lone_short_utterance_a_speaker() -> None:
@@ -76,27 +86,13 @@ def test_offline_mode_gives_a_lone_short_utterance_a_speaker() -> None:
     # 30 s. It never fills 20 % of a 5 s buffer, so no embedding of it was strong enough
     # to cluster and the offline mode found nobody; now the weak ones are clustered
     # when there is nothing else.
-    path = AMI_DIR / "trn02.wav"
-    if not path.exists():
-        pytest.skip(f"{path} is not here (the team's data/ beside the repository)")
     op = OnlineDiarizer(campplus(), segmentation=segmentation())  # type: ignore[arg-type]
-    events = diarize_offline(op, read_audio(path))
+    events = diarize_offline(op, _ami("trn02"))
     assert len({ev.payload.speaker for ev in events}) == 1
     lo, hi = round(20.70 * RATE), round(21.39 * RATE)
     inside = sum(max(0, min(ev.end, hi) - max(ev.start, lo)) for ev in events)
     outside = sum(ev.end - ev.start for ev in events) - inside
     assert inside >= 0.5 * (hi - lo) and outside <= 0.2 * RATE
-
-
-def _covered(events: list, lo_s: float, hi_s: float) -> float:
-    """Fraction of [lo_s, hi_s) covered by at least two speakers' turns."""
-    lo, hi = round(lo_s * RATE), round(hi_s * RATE)
-    covered = np.zeros(hi - lo, np.int64)
-    for ev in events:
-        a, b = max(ev.start, lo), min(ev.end, hi)
-        if b > a:
-            covered[a - lo : b - lo] += 1
-    return float(np.mean(covered >= 2))
 
 
 def test_a_voice_first_heard_over_another_gets_a_speaker(
@@ -116,11 +112,8 @@ def test_a_voice_first_heard_over_another_gets_a_speaker(
     import operators.speaker.engine as engine_mod
     import operators.speaker.offline as offline_mod
 
-    path = AMI_DIR / "trn06.wav"
-    if not path.exists():
-        pytest.skip(f"{path} is not here (the team's data/ beside the repository)")
+    audio = _ami("trn06")
     op = OnlineDiarizer(campplus(), segmentation=segmentation())  # type: ignore[arg-type]
-    audio = read_audio(path)
     window = (4.45, 6.45)
     streaming = op.run_all(audio, RATE, 4096)
     found = op.num_speakers
