@@ -23,13 +23,23 @@ pairs spread in time at once:
    ``flat`` of its own peak does not disagree: its map is flat, e.g. a smooth
    gradient). Its score is the mean correlation at the joint placement.
 
-OpenCV is imported on first use.
+Then :func:`polish_registration` makes it exact over many more frames spread over
+seconds (the registrar's final fit): each pair's bg region is resampled onto the fg's
+pixel grid at a continuous placement (bilinear, after a Gaussian pre-blur standing for
+the shrink's area averaging) and the mean correlation is maximised over position and
+both scales at once (:func:`fit_placement`, Powell's method); the pairs are chosen
+again with the fitted placement, and pairs far below the others at the fit (a bg frame
+paired at the wrong time) are left out before the last fit. On the real talking-head
+variants of ``bench/align.py`` this took the registration from 8 of 11 within 1 px and
+1 % to 11 of 11.
+
+OpenCV and scipy are imported on first use.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +48,15 @@ import numpy.typing as npt
 
 from .template_match import Gray, Registration
 
-__all__ = ["Refined", "placement_score", "refine_registration"]
+__all__ = [
+    "Polished",
+    "Refined",
+    "fit_placement",
+    "pair_scores",
+    "placement_score",
+    "polish_registration",
+    "refine_registration",
+]
 
 
 def _cv2() -> Any:
@@ -245,3 +263,142 @@ def refine_registration(
                 residual = max(residual, math.hypot(px - x, py - y))
     reg = Registration(x, y, fw / s, fh / sy, s, score)
     return Refined(reg, residual, len(pairs))
+
+
+def _ncc(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], border: int = 2) -> float:
+    """Normalised cross-correlation of two equal-size images, ``border`` pixels left out."""
+    if border and min(a.shape) > 2 * border + 1:
+        a = a[border:-border, border:-border]
+        b = b[border:-border, border:-border]
+    a = a - a.mean()
+    b = b - b.mean()
+    den = math.sqrt(float(np.vdot(a, a)) * float(np.vdot(b, b)))
+    return float(np.vdot(a, b)) / den if den > 0 else 0.0
+
+
+class _Warp:
+    """The bg of each pair, seen through a placement: the region resampled onto the fg's
+    pixel grid (bilinear, after a Gaussian pre-blur that stands for the area averaging
+    a shrink does), so position and scale move continuously, not by whole pixels."""
+
+    def __init__(self, pairs: Sequence[tuple[Gray, Gray]], scale: float) -> None:
+        cv2 = _cv2()
+        self.fh, self.fw = pairs[0][0].shape
+        self.fgs = [f.astype(np.float32) for f, _ in pairs]
+        # A box of 1/scale pixels has the variance of a Gaussian of sigma ~ half of it
+        # beyond the pixel itself.
+        sigma = 0.5 * math.sqrt(max(1.0 / scale**2 - 1.0, 0.0))
+        self.bgs = [
+            cv2.GaussianBlur(b.astype(np.float32), (0, 0), sigma) if sigma > 0.05 else
+            b.astype(np.float32)
+            for _, b in pairs
+        ]  # fmt: skip
+
+    def view(self, k: int, x: float, y: float, sx: float, sy: float) -> npt.NDArray[np.float32]:
+        """Pair ``k``'s bg region at top-left ``(x, y)``, scales ``sx``, ``sy``, on the
+        fg grid (fg pixel centre ``u`` shows bg ``x + (u + 0.5) / sx - 0.5``)."""
+        cv2 = _cv2()
+        m = np.array([[1 / sx, 0, x + 0.5 / sx - 0.5], [0, 1 / sy, y + 0.5 / sy - 0.5]])
+        out: npt.NDArray[np.float32] = cv2.warpAffine(
+            self.bgs[k], m, (self.fw, self.fh),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+        )  # fmt: skip
+        return out
+
+    def scores(self, x: float, y: float, sx: float, sy: float) -> list[float]:
+        """Correlation of every pair's fg with its bg at this placement."""
+        return [_ncc(f, self.view(k, x, y, sx, sy)) for k, f in enumerate(self.fgs)]
+
+
+def pair_scores(pairs: Sequence[tuple[Gray, Gray]], reg: Registration) -> list[float]:
+    """Correlation (-1..1) of each pair's fg with its bg region at ``reg``, resampled
+    onto the fg's grid at the sub-pixel placement."""
+    if not pairs:
+        return []
+    fh, fw = pairs[0][0].shape
+    sx, sy = fw / reg.width, fh / reg.height
+    return _Warp(pairs, sx).scores(reg.x, reg.y, sx, sy)
+
+
+def fit_placement(
+    pairs: Sequence[tuple[Gray, Gray]], guess: Registration, max_evals: int = 800
+) -> Registration:
+    """The placement (top-left, horizontal and vertical scale) that maximises the mean
+    correlation of every pair's fg with its bg region resampled at that placement,
+    from ``guess`` (Powell's method, scipy; position and scale both continuous, so
+    the pixel grid of a resize does not bias the scale). Its ``score`` is that mean."""
+    from scipy.optimize import minimize  # type: ignore[import-untyped]
+
+    if not pairs:
+        raise ValueError("fit_placement needs at least one (fg, bg) pair")
+    fh, fw = pairs[0][0].shape
+    s0 = fw / guess.width
+    warp = _Warp(pairs, s0)
+
+    def scales(p: npt.NDArray[np.float64]) -> tuple[float, float]:
+        # In units of one fg pixel at the far edge: well conditioned against x and y.
+        return s0 * math.exp(p[2] / fw), s0 * math.exp(p[3] / fh)
+
+    def cost(p: npt.NDArray[np.float64]) -> float:
+        sx, sy = scales(p)
+        return -float(np.mean(warp.scores(float(p[0]), float(p[1]), sx, sy)))
+
+    p0 = np.array([guess.x, guess.y, 0.0, math.log(fh / guess.height / s0) * fh])
+    res = minimize(
+        cost, p0, method="Powell", options={"xtol": 1e-3, "ftol": 1e-7, "maxfev": max_evals}
+    )
+    sx, sy = scales(res.x)
+    return Registration(float(res.x[0]), float(res.x[1]), fw / sx, fh / sy, sx, -float(res.fun))
+
+
+@dataclass(frozen=True)
+class Polished:
+    """A registration fitted over many frame pairs spread in time.
+
+    Attributes:
+        registration: the placement (its score: mean correlation of the pairs kept).
+        pairs: pairs it rests on.
+        dropped: pairs left out as outliers (a bg frame paired at the wrong time).
+    """
+
+    registration: Registration
+    pairs: int
+    dropped: int
+
+
+def polish_registration(
+    pairs_for: Callable[[Registration], Sequence[tuple[Gray, Gray]]],
+    guess: Registration,
+    outlier_mads: float = 3.0,
+    max_evals: int = 800,
+) -> Polished:
+    """Fit the placement over the pairs ``pairs_for(placement)`` returns (the fg frames
+    spread in time, each on the bg frame that fits the placement best near where its
+    timing puts it):
+
+    1. pair with ``guess`` and fit (:func:`fit_placement`);
+    2. pair again with that fit (a better placement picks better bg frames) and fit;
+    3. leave out the pairs whose correlation at the fit is more than ``outlier_mads``
+       median absolute deviations below the median (a pair at the wrong time, where
+       the content moves), and fit once more.
+
+    The guess is kept when the fit does not correlate better than it on the pairs kept.
+    """
+    pairs = list(pairs_for(guess))
+    if not pairs:
+        return Polished(guess, 0, 0)
+    fit = fit_placement(pairs, guess, max_evals)
+    again = list(pairs_for(fit))
+    if again:
+        pairs = again
+        fit = fit_placement(pairs, fit, max_evals)
+    scores = np.array(pair_scores(pairs, fit))
+    med = float(np.median(scores))
+    mad = max(float(np.median(np.abs(scores - med))), 1e-3)
+    keep = [p for p, s in zip(pairs, scores, strict=True) if s >= med - outlier_mads * mad]
+    if len(keep) < len(pairs):
+        fit = fit_placement(keep, fit, max_evals)
+    before = float(np.mean(pair_scores(keep, guess)))
+    if not fit.score > before:
+        return Polished(guess, len(keep), len(pairs) - len(keep))
+    return Polished(fit, len(keep), len(pairs) - len(keep))

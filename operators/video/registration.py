@@ -11,7 +11,11 @@ and sub-pixel position fitted on ``refine_frames`` fg frames spread over about
 near where the frame-rate ratio puts it; :attr:`Registrar.refined` keeps the residual.
 A lock whose refinement frames disagree by more than :meth:`Registrar.max_residual` is
 refused (a look-alike, e.g. a dark frame matching a few highlights) and the search goes
-on. Memory: a ring of ``confirm`` plus the confirmation span of bg frames.
+on. An accepted lock gets a final fit (:func:`operators.video.refine.polish_registration`)
+on ``polish_frames`` fg frames spread over ``polish_span`` (4 s in ``VideoAlign``),
+once the bg has reached them; :attr:`Registrar.polished` keeps it. Memory: a ring of
+``confirm`` plus the confirmation span of bg frames, and, after the lock, the bg frames
+the final fit spans.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 
 from stream import ParameterError
 
-from .refine import Refined, placement_score, refine_registration
+from .refine import Polished, Refined, placement_score, polish_registration, refine_registration
 from .template_match import Gray, Registration, match_frame, refine_match, scale_grid
 
 __all__ = ["Registrar", "Registration", "match_frame", "refine_match", "scale_grid"]
@@ -107,6 +111,19 @@ class Registrar:
         distinct_wait: fg frames after the first textured one to wait for a distinct
             one (default 48); when none comes, the first textured frame is the
             reference all the same.
+        polish_frames: fg frames (the reference included) the final fit rests on,
+            spread over ``polish_span`` fg frames after the reference (default 24; 0 or
+            1: no final fit, the refined placement stands). Each is paired with the
+            bg frame that fits best within ``ceil(slope) + 1`` frames of where the
+            previous one's pairing and the frame-rate ratio put it (so drops on
+            either side do not add up), then position and scale are fitted on all
+            pairs at once (:func:`~operators.video.refine.polish_registration`).
+        polish_span: fg frames the final fit spans (default 96: 4 s at 24 fps;
+            ``VideoAlign`` passes 4 s of fg). A second or two of a talking head shows
+            one expression: frames seconds apart show different detail, which pins
+            the scale down. The registration is returned once the bg has reached the
+            last of those frames (a fg that ends sooner: ``confirm`` bg frames past
+            its last frame's place; or at :meth:`finish`).
     """
 
     def __init__(
@@ -124,6 +141,8 @@ class Registrar:
         refine_frames: int = 4,
         max_self_similarity: float = 0.95,
         distinct_wait: int = 48,
+        polish_frames: int = 24,
+        polish_span: int = 96,
     ) -> None:
         if not (0 < min_scale <= max_scale <= 4):
             raise ParameterError(
@@ -140,6 +159,11 @@ class Registrar:
             )
         if not 0 <= refine_frames <= 32:
             raise ParameterError(f"refine_frames must be 0..32, got {refine_frames}")
+        if not 0 <= polish_frames <= 128 or polish_span < 0:
+            raise ParameterError(
+                f"polish_frames must be 0..128 and polish_span >= 0 fg frames, "
+                f"got {polish_frames} and {polish_span}"
+            )
         if not -1 < max_self_similarity <= 1 or distinct_wait < 0:
             raise ParameterError(
                 f"max_self_similarity must be in (-1, 1] and distinct_wait >= 0 fg frames, "
@@ -161,7 +185,13 @@ class Registrar:
             {round(reach * k / max(1, refine_frames - 1)) for k in range(refine_frames)}
         )
         self._wanted = {0, *self.checks, *self.refines}
-        self._last_wanted = max(self._wanted)
+        self._last_wanted = max(self._wanted)  # the fg frames scoring waits for
+        self.polishes = (
+            sorted({round(polish_span * k / (polish_frames - 1)) for k in range(polish_frames)})
+            if polish_frames >= 2 and polish_span > 0
+            else []
+        )
+        self._wanted |= set(self.polishes)
         self.min_std = min_std
         self.max_self_similarity = max_self_similarity
         self.distinct_wait = distinct_wait
@@ -172,6 +202,8 @@ class Registrar:
         """Forget all stream state."""
         self.result: Registration | None = None
         self.refined: Refined | None = None  # the exact refinement and its residual
+        self.polished: Polished | None = None  # the final fit over frames spread in time
+        self._locked: tuple[int, Registration] | None = None  # waiting for the final fit
         self.rejected = 0  # locks refused because the refinement frames disagreed
         self.ref: int | None = None  # the fg frame registered (first distinct one)
         self._textured: int | None = None  # the first fg frame with texture
@@ -221,8 +253,10 @@ class Registrar:
         if self.result is not None:
             return self.result
         self._bg.append((index, np.array(gray, copy=True)))
+        if self._locked is not None:
+            return self._polish(ended=False)
         result = self._advance(ended=False)
-        if result is None:
+        if result is None and self._locked is None:
             # Hold what is still to score, what the next decision may lock on, and
             # keep_before frames before it.
             first = self._scores[-1][0] + 1 if self._scores else self._bg[0][0]
@@ -237,19 +271,20 @@ class Registrar:
         (but not one whose refinement frames disagree)."""
         if self.ref is None:
             self.ref = self._textured  # the input ended while waiting for a distinct frame
+        if self.result is None and self._locked is not None:
+            self._polish(ended=True)
         if self.result is None:
             self._advance(ended=True)
-        if self.result is None:
+        if self.result is None and self._locked is None:
             # The best held candidates whose refinement frames agree (at most three
             # tried); none when all of them disagree.
-            scored = sorted(
-                (t for t in self._scores if t[2] is not None), key=lambda t: -t[1]
-            )
+            scored = sorted((t for t in self._scores if t[2] is not None), key=lambda t: -t[1])
             for c, _, reg in scored[:3]:
                 assert reg is not None
                 bg_index, exact = self._refine(c, reg, None)
                 if self.refined is None or self.refined.residual <= self.max_residual(exact):
-                    self._commit(bg_index, exact)
+                    self._locked = (bg_index, exact)
+                    self._polish(ended=True)
                     break
                 self.rejected += 1
                 self.refined = None
@@ -294,8 +329,8 @@ class Registrar:
             ):
                 bg_index, exact = self._refine(c, reg, c + self.confirm + self._span)
                 if self.refined is None or self.refined.residual <= self.max_residual(exact):
-                    self._commit(bg_index, exact)
-                    return self.result
+                    self._locked = (bg_index, exact)
+                    return self._polish(ended)
                 # The frames spread in time disagree on the placement: a look-alike
                 # (a dark frame matching a few highlights), not the fg. Search on.
                 scores[c - base] = (c, -2.0, None)
@@ -337,10 +372,7 @@ class Registrar:
                 if frame is None:
                     continue
                 r = refine_match(fg, frame, reg, tol, (1.0,), self._cache.setdefault(k, {}))
-                if (
-                    abs(r.x - reg.x) <= tol
-                    and abs(r.y - reg.y) <= tol
-                ):
+                if abs(r.x - reg.x) <= tol and abs(r.y - reg.y) <= tol:
                     best = max(best, r.score)
             score = min(score, best)
         if score >= self.accept and self._scale_hint is None:
@@ -424,6 +456,53 @@ class Registrar:
                 break
         return c, reg
 
+    def _polish(self, ended: bool) -> Registration | None:
+        """The final fit of the locked placement once the bg has reached the last
+        polish frame (plus the drift its pairing may need), or the input ended."""
+        assert self._locked is not None
+        c, reg = self._locked
+        ref = self.ref or 0
+        if self.polishes and not ended:
+            # Wait for the last polish frame's bg frame, or, when the fg has stopped
+            # short of it (a fg shorter than the span), for ``confirm`` bg frames past
+            # the newest fg frame's place.
+            newest = self._fg_count - 1 - ref
+            last = min(self.polishes[-1], newest)
+            extra = self.confirm if newest < self.polishes[-1] else 0
+            if self._bg[-1][0] < c + math.ceil(last * self.slope) + 2 * self.spread + extra:
+                return None
+        if self.polishes:
+            ks = [k for k in self.polishes if ref + k in self._fg]
+
+            def pairs_for(r: Registration) -> list[tuple[Gray, Gray]]:
+                out: list[tuple[Gray, Gray]] = []
+                at, prev = c, 0
+                for k in ks:
+                    fg = self._fg[ref + k]
+                    expect = at + round((k - prev) * self.slope)
+                    spread = self.spread if k else 0
+                    best: tuple[float, int] | None = None
+                    for j in range(expect - spread, expect + spread + 1):
+                        frame = self._frame(j)
+                        if frame is None:
+                            continue
+                        score = placement_score([(fg, frame)], r)
+                        if best is None or score > best[0]:
+                            best = (score, j)
+                    if best is None:
+                        break  # the bg ended
+                    at, prev = best[1], k
+                    frame = self._frame(at)
+                    assert frame is not None
+                    out.append((fg, frame))
+                return out
+
+            if len(ks) >= 2:
+                self.polished = polish_registration(pairs_for, reg)
+                reg = self.polished.registration
+        self._commit(c, reg)
+        return self.result
+
     @staticmethod
     def max_residual(reg: Registration) -> float:
         """Largest residual (bg pixels) of an acceptable refinement: 2 px plus 1 % of the
@@ -431,6 +510,7 @@ class Registrar:
         return 2.0 + 0.01 * reg.width
 
     def _commit(self, c: int, reg: Registration) -> None:
+        self._locked = None
         self.bg_index, self.result = c, reg
         self._fg.clear()
         self._cache.clear()

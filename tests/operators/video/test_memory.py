@@ -42,9 +42,10 @@ def _peak(bg_frames: int) -> tuple[int, int, int]:
         }
     )
     frames = _stream(bg_frames)
-    # Warm up (registration done, buffers at their working size), then trace the rest.
+    # Warm up (registration done: it waits for 4 s of fg after the match, its final
+    # fit; buffers at their working size), then trace the rest.
     pairs = 0
-    for _ in range(2 * 120):
+    for _ in range(2 * 200):
         port, f = next(frames)
         pairs += sum(e.kind == "align_pair" for e in op.process_port(port, f))
     gc.collect()
@@ -54,6 +55,7 @@ def _peak(bg_frames: int) -> tuple[int, int, int]:
         errors = 0
         for port, f in frames:
             for e in op.process_port(port, f):
+                assert e.kind == "align_pair", e  # the registration came in the warm-up
                 pairs += 1
                 errors += e.payload.bg_index != e.payload.fg_index + START
         peak = tracemalloc.get_traced_memory()[1] - base

@@ -11,7 +11,13 @@ import pytest
 from operators.video import banded_subsequence_dtw, subsequence_dtw
 from operators.video.fingerprint import subpixel_crop
 from operators.video.offline_dtw import pattern_weights
-from operators.video.refine import placement_score, refine_registration
+from operators.video.refine import (
+    fit_placement,
+    pair_scores,
+    placement_score,
+    polish_registration,
+    refine_registration,
+)
 from operators.video.template_match import Registration
 
 from .pairs import PairSpec, Scene
@@ -45,6 +51,54 @@ def test_refinement_finds_sub_pixel_position_and_scale_over_several_frames() -> 
     assert got.pairs == 4 and got.residual < 0.5 and reg.score > 0.98
     # The exact placement scores above the guess on the same frames.
     assert placement_score(pairs, reg) > placement_score(pairs, guess)
+
+
+def test_continuous_fit_is_exact_where_the_resize_grid_is_not() -> None:
+    # The same frames as above: the sweep over resized windows lands within 0.12 px and
+    # 0.12 %; fitting position and per-axis scale continuously (the bg resampled onto
+    # the fg grid) lands within 0.02 px and 0.02 %.
+    scene = Scene(PairSpec(bg_size=(320, 180), cut_at=None))
+    x, y, w, h = 61.25, 40.5, 187.5, 105.0
+    pairs = []
+    for j in (10, 22, 34, 46):
+        bg = cv2.cvtColor(scene.frame(j), cv2.COLOR_RGB2GRAY)
+        pairs.append((_fg_of(bg, x, y, w, h, (120, 68)), bg))
+    guess = Registration(63.0, 39.0, 196.0, 110.0, 120 / 196, 0.9)
+    reg = fit_placement(pairs, guess)
+    assert abs(reg.x - x) <= 0.02 and abs(reg.y - y) <= 0.02, reg
+    assert reg.width == pytest.approx(w, rel=2e-4) and reg.height == pytest.approx(h, rel=2e-4)
+    assert reg.scale == pytest.approx(120 / w, rel=2e-4) and reg.score > 0.998
+    assert min(pair_scores(pairs, reg)) > 0.998 > max(pair_scores(pairs, guess))
+    with pytest.raises(ValueError, match="at least one"):
+        fit_placement([], guess)
+
+
+def test_polish_leaves_out_a_pair_at_the_wrong_time() -> None:
+    # Ten fg frames of a moving scene; the fifth is paired with a bg frame 15 frames
+    # later (what a pairing that lost the timing gives). Its correlation at the fit is
+    # far below the others': it is dropped and the fit stays exact.
+    scene = Scene(PairSpec(bg_size=(320, 180), cut_at=None))
+    x, y, w, h = 61.25, 40.5, 187.5, 105.0
+    bgs = [cv2.cvtColor(scene.frame(j), cv2.COLOR_RGB2GRAY) for j in range(10, 60, 5)]
+    pairs = [(_fg_of(b, x, y, w, h, (120, 68)), b) for b in bgs]
+    pairs[4] = (pairs[4][0], bgs[7])
+    asked: list[Registration] = []
+
+    def pairs_for(reg: Registration) -> list[tuple[np.ndarray, np.ndarray]]:
+        asked.append(reg)
+        return pairs
+
+    guess = Registration(63.0, 39.0, 196.0, 110.0, 120 / 196, 0.9)
+    got = polish_registration(pairs_for, guess)
+    reg = got.registration
+    assert got.pairs == 9 and got.dropped == 1
+    assert abs(reg.x - x) <= 0.02 and abs(reg.y - y) <= 0.02, reg
+    assert reg.width == pytest.approx(w, rel=2e-4), reg
+    # Paired with the guess, then again with the first fit.
+    assert len(asked) == 2 and asked[0] == guess and asked[1] != guess
+    # No pairs: the guess stands.
+    none = polish_registration(lambda r: [], guess)
+    assert none.registration == guess and none.pairs == 0
 
 
 def test_refinement_residual_exposes_frames_that_disagree() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import cv2
 import numpy as np
@@ -61,7 +62,11 @@ def test_registrar_finds_place_and_time_without_knowing_the_offset() -> None:
     assert abs(found.x - 20) <= 2 and abs(found.y - 30) <= 2
     assert found.scale == pytest.approx(spec.fg_size[0] / 240, rel=0.03)
     # The ring of bg frames held is bounded: about two confirm windows.
-    assert len(reg.bg_frames) <= 2 * reg.confirm + 20
+    # Held: the candidates' ring, and the bg frames the final fit spans (4 s of fg).
+    assert len(reg.bg_frames) <= 2 * reg.confirm + 20 + math.ceil(reg.polishes[-1] * reg.slope)
+    # The fg (60 frames) ends before the span: the polish frames it has, none dropped.
+    assert reg.polished is not None
+    assert reg.polished.pairs == sum(k < len(fg) for k in reg.polishes) == 15
 
 
 def test_registrar_falls_back_to_the_best_held_match_at_the_end() -> None:
@@ -121,7 +126,8 @@ def test_registrar_waits_for_a_distinct_reference_frame() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [{"min_scale": 0}, {"min_scale": 2.0}, {"accept": 1.0}, {"confirm": -1},
-     {"max_self_similarity": 1.5}, {"distinct_wait": -1}],
+     {"max_self_similarity": 1.5}, {"distinct_wait": -1}, {"polish_frames": -1},
+     {"polish_frames": 200}, {"polish_span": -1}],
 )  # fmt: skip
 def test_bad_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(ParameterError):
