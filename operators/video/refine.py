@@ -427,8 +427,9 @@ def fit_placement(
     fh, fw = pairs[0][0].shape
     warp = _Warp(pairs, guess)
     x, y, sx, sy = warp.gauss_newton((guess.x, guess.y, fw / guess.width, fh / guess.height), iters)
+    x, y, sx, sy = float(x), float(y), float(sx), float(sy)
     score = float(np.mean(warp.scores(x, y, sx, sy)))
-    return Registration(float(x), float(y), fw / sx, fh / sy, float(sx), score)
+    return Registration(x, y, fw / sx, fh / sy, sx, score)
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,10 @@ def test_registrar_is_not_fooled_by_drifting_gradients(name: str) -> None:
     found = found or reg.finish()
     assert found is not None and reg.ref is not None and reg.bg_index is not None
     x, y, w, h = v.crop
-    assert abs(found.x - x) <= 1.5 and abs(found.y - y) <= 1.5, found
-    assert found.width == pytest.approx(w, rel=0.04), found
-    assert found.height == pytest.approx(h, rel=0.04), found
+    # The target (1 px, 1 %): both within 0.42 px and 0.42 % since the final
+    # fit over 4 s of fg (1.5 px and 4 % was the bound before it).
+    assert abs(found.x - x) <= 1.0 and abs(found.y - y) <= 1.0, found
+    assert found.width == pytest.approx(w, rel=0.01), found
+    assert found.height == pytest.approx(h, rel=0.01), found
+    assert reg.polished is not None and reg.polished.pairs >= 15
     assert int(np.abs(pair.truth()[reg.ref] - reg.bg_index).min()) <= 1
