@@ -320,17 +320,15 @@ class _Warp:
         """Correlation of every pair's fg with its bg at this placement."""
         return [_ncc(f, self.view(k, x, y, sx, sy)) for k, f in enumerate(self.fgs)]
 
-    def _gradients(self) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
-        if not hasattr(self, "_grads"):
-            cv2 = _cv2()
-            self._grads = [
-                (
-                    cv2.Sobel(b, cv2.CV_32F, 1, 0, ksize=1) * np.float32(0.5),
-                    cv2.Sobel(b, cv2.CV_32F, 0, 1, ksize=1) * np.float32(0.5),
-                )
-                for b in self.bgs
-            ]
-        return self._grads
+    def _gradients(self, k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Pair ``k``'s bg window's x and y gradients (central differences), made when
+        needed rather than kept: cheap, and a stream's fit then holds one pair's."""
+        cv2 = _cv2()
+        b = self.bgs[k]
+        half = np.float32(0.5)
+        return cv2.Sobel(b, cv2.CV_32F, 1, 0, ksize=1) * half, cv2.Sobel(
+            b, cv2.CV_32F, 0, 1, ksize=1
+        ) * half
 
     def gauss_newton(
         self, p: tuple[float, float, float, float], iters: int = 30
@@ -353,7 +351,6 @@ class _Warp:
             fc = fc - fc.mean()
             n = math.sqrt(float(np.vdot(fc, fc)))
             fns.append(fc / n if n > 0 else fc)
-        grads = self._gradients()
 
         def mean_score(q: tuple[float, float, float, float]) -> float:
             return float(np.mean(self.scores(*q)))
@@ -371,7 +368,7 @@ class _Warp:
                     cv2.warpAffine(im, m, (fw, fh), flags=flags, borderMode=cv2.BORDER_REPLICATE)[
                         b:-b, b:-b
                     ].astype(np.float64)
-                    for im in grads[k]
+                    for im in self._gradients(k)
                 )
                 jac = np.stack([gx, gy, -gx * u / sx**2, -gy * v / sy**2]).reshape(4, -1)
                 jac -= jac.mean(axis=1, keepdims=True)

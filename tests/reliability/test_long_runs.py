@@ -5,7 +5,7 @@ Each pipeline runs in a fresh process (tests/reliability/peak_rss.py) on a gener
 input and on one 10 times shorter; the peak RSS (VmHWM) of the long run must be within
 10 % of the short one. Sizes are chosen so each test takes well under a minute here:
 the dynamics pipeline runs on 1 h of 8 kHz mono audio (57.6 MB as float32 if it were
-held) against 6 min, the alignment pipeline on 60 s of 24 fps video against 6 s.
+held) against 6 min, the alignment pipeline on 60 s of 24 fps video against 10 s (6x: see its test).
 Measured with the same script on 2 h inputs (2026-11-23, this 2-core machine;
 ``python -m tests.reliability.peak_rss dynamics IN.wav OUT.wav`` on 8 kHz mono WAVs
 written by ``mediastream.synth.write_media``): 2 h peaks at 193 640 KiB, 12 min at
@@ -79,16 +79,32 @@ def test_dynamics_peak_rss_of_one_hour_is_that_of_six_minutes(tmp_path: Path) ->
     assert grown_mb < 8, runs
 
 
-def test_alignment_peak_rss_of_60_s_is_that_of_6_s(tmp_path: Path) -> None:
+def test_alignment_peak_rss_of_60_s_is_that_of_10_s(tmp_path: Path) -> None:
+    """``MALLOC_ARENA_MAX=1`` and the lower peak of two runs per size: how much the
+    allocator's arenas and the threads' timing add varies from run to run by more than
+    the 8 MB bound below (the code of 2026-12-07, default allocator, run alone: -14.4
+    and +8.0 MB between 6 s and 60 s), and has nothing to do with the input's length.
+
+    The short input is 10 s (its fg 7.5 s): the registration waits for 4 s of fg after
+    the match (its final fit), so a 6 s input (fg 3.5 s) registers only at its end and
+    never reaches the steady state; its peak is 9 MB lower (2026-12-08, with this
+    allocator setting, peaks in MiB: 6 s 224.5, 10 s 232.0-233.1, 60 s 233.5-235.2,
+    120 s 235.1)."""
     runs = {}
-    for frames in (144, 1440):
+    for frames in (240, 1440):
         d = tmp_path / str(frames)
         d.mkdir()
         spec = PairSpec(bg_frames=frames, fg_frames=frames - 60, start=30, cut_at=None)
         fg, bg, _ = write_pair(d, spec)
-        runs[frames] = _peak_rss("align", str(fg), str(bg), str(d / "pairs.jsonl"))
+        tries = [
+            _peak_rss(
+                "align", str(fg), str(bg), str(d / "pairs.jsonl"), env={"MALLOC_ARENA_MAX": "1"}
+            )
+            for _ in range(2)
+        ]
+        runs[frames] = min(tries, key=lambda r: r["peak_rss_kb"])
         assert runs[frames]["items"] >= frames - 60  # one pair line per fg frame
-    short, long = runs[144], runs[1440]
+    short, long = runs[240], runs[1440]
     assert long["peak_rss_kb"] <= 1.10 * short["peak_rss_kb"], runs
     grown_mb = (long["peak_rss_kb"] - short["peak_rss_kb"]) / 1024
     assert grown_mb < 8, runs
