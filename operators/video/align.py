@@ -168,6 +168,12 @@ class VideoAlign(Operator):
             them, beyond the ``max_lag`` frames a pair may wait (default 600 s, about
             33 MB of fingerprints at 24 fps; ``math.inf`` for no bound). Past it,
             :meth:`process_port` raises :class:`stream.MediaStreamError` (module docs).
+        fit_s: seconds of fg the registration's final fit spans (default 4.0: position
+            and scale fitted on 24 fg frames spread over them, which pins the scale
+            down on low-motion footage; the registration, and so the first pair, comes
+            once the bg is that far past the match). 0: no final fit, the placement
+            refined on frames within about ``confirm_s`` stands (sooner, less exact on
+            still content).
     """
 
     input_ports = ("fg", "bg")
@@ -189,6 +195,7 @@ class VideoAlign(Operator):
         confirm_s: float = 1.0,
         band_costs: bool = False,
         max_pending_s: float = 600.0,
+        fit_s: float = 4.0,
     ) -> None:
         for name, rate in (("fg_rate", fg_rate), ("bg_rate", bg_rate)):
             if rate is not None and not 0 < rate <= 1000:
@@ -207,6 +214,9 @@ class VideoAlign(Operator):
         if not 0 < confirm_s <= 60:
             raise ParameterError(f"VideoAlign.confirm_s must be in (0, 60] s, got {confirm_s}")
         self.confirm_s = confirm_s
+        if not (math.isfinite(fit_s) and 0 <= fit_s <= 60):
+            raise ParameterError(f"VideoAlign.fit_s must be in [0, 60] s, got {fit_s}")
+        self.fit_s = float(fit_s)
         self.band_costs = bool(band_costs)
         if not max_pending_s > 0:
             raise ParameterError(
@@ -238,7 +248,8 @@ class VideoAlign(Operator):
             distinct_wait=max(1, round(2.0 * self._fg_fps)),
             # The final fit of position and scale over 4 s of fg (frames that show
             # different detail pin the scale down on low-motion footage).
-            polish_span=max(1, round(4.0 * self._fg_fps)),
+            polish_span=round(self.fit_s * self._fg_fps),
+            polish_frames=24 if self.fit_s > 0 else 0,
         )
         self.reset()
 

@@ -181,3 +181,46 @@ def test_fg_held_before_the_bg_reaches_it_is_bounded() -> None:
         VideoAlign(max_pending_s=0)
     with pytest.raises(ParameterError, match="max_pending_s"):
         VideoAlign(max_pending_s=math.nan)
+
+
+def _registered_after(op: VideoAlign, fg: list[VideoFrame], bg: list[VideoFrame]) -> int:
+    """bg frames pushed (in the runtime's time order) when the registration came."""
+    items = sorted(
+        [("fg", f) for f in fg] + [("bg", b) for b in bg],
+        key=lambda t: (t[1].time, t[0] == "bg"),
+    )
+    seen = 0
+    for port, f in items:
+        seen += port == "bg"
+        if any(e.kind == "align_registration" for e in op.process_port(port, f)):
+            return seen
+    raise AssertionError("no registration before the end")
+
+
+def test_the_final_fit_spans_fit_s_of_fg_and_can_be_turned_off() -> None:
+    spec = PairSpec(bg_frames=240, fg_frames=160, start=40, cut_at=None)
+    fg_img, bg_img, _ = generate(spec)
+    fg, bg = video_frames(fg_img, spec.fg_fps), video_frames(bg_img, spec.bg_fps)
+    at, matched = {}, {}
+    for fit_s in (4.0, 0.0):
+        op = VideoAlign(fit_s=fit_s)
+        op.configure({p: VideoSpec(f[0].width, f[0].height, "gray", Fraction(24))
+                      for p, f in (("fg", fg), ("bg", bg))})  # fmt: skip
+        at[fit_s] = _registered_after(op, fg, bg)
+        matched[fit_s] = op.registrar.bg_index
+        polished = op.registrar.polished
+        assert (polished is None) == (fit_s == 0)
+        reg = op.registration
+        assert reg is not None
+        assert abs(reg.x - spec.crop[0]) <= 1 and abs(reg.y - spec.crop[1]) <= 1
+        assert reg.width == pytest.approx(spec.crop[2], rel=0.01 if fit_s else 0.03)
+    # The same match; with the fit, the registration comes once the bg is 4 s of fg
+    # (96 frames at 24 fps) past it, plus the pairing's slack (2 x 2 frames); without,
+    # once the match is confirmed (about confirm_s and the check frames later).
+    assert matched[4.0] == matched[0.0] == spec.start
+    assert at[4.0] - 1 == matched[4.0] + 96 + 4, (at, matched)
+    assert at[0.0] < at[4.0] - 48, at
+    assert op.registrar.polishes == []
+    for bad in (-1.0, math.nan, 61.0):
+        with pytest.raises(ParameterError, match="fit_s"):
+            VideoAlign(fit_s=bad)
