@@ -246,10 +246,9 @@ class VideoAlign(Operator):
             keep_before=self._params["band"] + 4,
             # Up to 2 s of fg for a distinct reference frame (not a smooth gradient).
             distinct_wait=max(1, round(2.0 * self._fg_fps)),
-            # The final fit of position and scale over 4 s of fg (frames that show
-            # different detail pin the scale down on low-motion footage).
+            # The final fit of position and scale over fit_s of fg (frames that show
+            # different detail pin the scale down on low-motion footage); 0: none.
             polish_span=round(self.fit_s * self._fg_fps),
-            polish_frames=24 if self.fit_s > 0 else 0,
         )
         self.reset()
 

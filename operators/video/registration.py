@@ -481,19 +481,18 @@ class Registrar:
                     fg = self._fg[ref + k]
                     expect = at + round((k - prev) * self.slope)
                     spread = self.spread if k else 0
-                    best: tuple[float, int] | None = None
+                    best: tuple[float, int, Gray] | None = None
                     for j in range(expect - spread, expect + spread + 1):
                         frame = self._frame(j)
                         if frame is None:
                             continue
                         score = placement_score([(fg, frame)], r)
                         if best is None or score > best[0]:
-                            best = (score, j)
+                            best = (score, j, frame)
                     if best is None:
                         break  # the bg ended
-                    at, prev = best[1], k
-                    frame = self._frame(at)
-                    assert frame is not None
+                    _, at, frame = best
+                    prev = k
                     out.append((fg, frame))
                 return out
 
