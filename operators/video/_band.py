@@ -49,7 +49,7 @@ class FeatureWindow:
 
 @numba.njit(cache=True, nogil=True)
 def converge(
-    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int8], rows: int, alive: npt.NDArray[np.bool_]
+    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int16], rows: int, alive: npt.NDArray[np.bool_]
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     """Newest pending row where all live paths share one cell: (row, column) or (-1, -1)."""
     width = alive.shape[0]
@@ -76,7 +76,7 @@ def converge(
 
 @numba.njit(cache=True, nogil=True)
 def trace(
-    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int8], row: int, col: int
+    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int16], row: int, col: int
 ) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
     """Columns of the path through (row, col), pending rows 0..row."""
     path = np.empty(row + 1, np.int64)
@@ -90,7 +90,7 @@ def trace(
 
 @numba.njit(cache=True, nogil=True)
 def roots(
-    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int8], rows: int, alive: npt.NDArray[np.bool_]
+    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int16], rows: int, alive: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
     """For each live cell of the newest row, the column its path has in pending row 0."""
     width = alive.shape[0]

@@ -70,7 +70,16 @@ from .fingerprint import FrameFingerprinter, gray_of, subpixel_crop
 from .online_dtw import DTWPair, OnlineSubsequenceDTW
 from .registration import Registrar, Registration
 
-__all__ = ["AlignBand", "AlignPair", "AlignRegistration", "VideoAlign"]
+__all__ = ["AlignBand", "AlignPair", "AlignRegistration", "VideoAlign", "auto_subframes"]
+
+MAX_AUTO_SUBFRAMES = 25  # 24 <-> 25 fps needs 25 (24/25)
+
+
+def auto_subframes(slope: float) -> int:
+    """Sub-frame positions for bg/fg frame-rate ratio ``slope``: the denominator of
+    its nearest fraction with a denominator up to :data:`MAX_AUTO_SUBFRAMES` (60 / 25
+    = 12 / 5: 5), so that a step of ``slope`` is a whole number of positions."""
+    return Fraction(slope).limit_denominator(MAX_AUTO_SUBFRAMES).denominator
 
 
 @dataclass(frozen=True)
@@ -174,6 +183,13 @@ class VideoAlign(Operator):
             once the bg is that far past the match). 0: no final fit, the placement
             refined on frames within about ``confirm_s`` stands (sooner, less exact on
             still content).
+        subframes: positions per bg frame the DTW path moves on (default: the
+            denominator of the bg/fg frame-rate ratio as a fraction, at most
+            :data:`MAX_AUTO_SUBFRAMES`: 5 for 60 -> 25 fps, 1 for equal rates). A
+            dropped fg frame moves the true path to another sub-frame phase of the
+            frame-rate pattern; with whole positions the path would pay a step
+            penalty on every row that phase steps differently, and so stays one
+            frame off through still content (:mod:`operators.video.offline_dtw`).
     """
 
     input_ports = ("fg", "bg")
@@ -196,15 +212,18 @@ class VideoAlign(Operator):
         band_costs: bool = False,
         max_pending_s: float = 600.0,
         fit_s: float = 4.0,
+        subframes: int | None = None,
     ) -> None:
         for name, rate in (("fg_rate", fg_rate), ("bg_rate", bg_rate)):
             if rate is not None and not 0 < rate <= 1000:
                 raise ParameterError(f"VideoAlign.{name} must be in (0, 1000] fps, got {rate}")
         self.fingerprinter = FrameFingerprinter(thumb_width, thumb_height)
         self._auto_step = max_step is None
+        self._auto_sub = subframes is None
         self._params: dict[str, Any] = {
             "band": band, "max_lag": max_lag, "step_penalty": step_penalty,
             "max_step": max(1, min(4, band)) if max_step is None else max_step,
+            "subframes": 1 if subframes is None else subframes,
         }  # fmt: skip
         # Validate now (with slope 1); rebuilt with the real slope in configure().
         OnlineSubsequenceDTW(dim=self.fingerprinter.dim, **self._params)
@@ -280,6 +299,8 @@ class VideoAlign(Operator):
         if self._auto_step:
             band = self._params["band"]
             self._params["max_step"] = max(1, min(band, max(4, math.ceil(2 * self.slope))))
+        if self._auto_sub:
+            self._params["subframes"] = auto_subframes(self.slope)
         if not self.slope <= self._params["max_step"]:
             raise IncompatibleInputError(
                 f"VideoAlign: bg/fg frame rate ratio {self.slope:.3f} exceeds max_step "

@@ -47,6 +47,7 @@ __all__ = [
     "banded_subsequence_dtw",
     "dtw_on_band",
     "check_dtw_parameters",
+    "check_subframes",
     "pattern_weights",
     "step_weights",
     "subsequence_dtw",
@@ -71,6 +72,21 @@ def check_dtw_parameters(slope: float, band: int, max_step: int, step_penalty: f
         raise ParameterError(
             f"DTW step_penalty must be >= 0 (cost units per frame of deviation), "
             f"got {step_penalty}"
+        )
+
+
+MAX_SUBFRAMES = 64
+
+
+def check_subframes(subframes: int, max_step: int) -> None:
+    """Validate the sub-frame count; raise :class:`~stream.ParameterError` naming it."""
+    if not 1 <= subframes <= MAX_SUBFRAMES:
+        raise ParameterError(
+            f"DTW subframes must be 1..{MAX_SUBFRAMES} positions per bg frame, got {subframes}"
+        )
+    if max_step * subframes > 32_000:
+        raise ParameterError(
+            f"DTW max_step * subframes must be <= 32000, got {max_step} * {subframes}"
         )
 
 
@@ -113,7 +129,7 @@ def dtw_row(
     lo: int,
     weights: npt.NDArray[np.float64],
     out_d: npt.NDArray[np.float64],
-    out_step: npt.NDArray[np.int8],
+    out_step: npt.NDArray[np.int16],
 ) -> None:  # pragma: no cover - compiled
     """One DTW row: cells ``lo + k`` from the previous row's cells ``prev_lo + k'``.
 
@@ -161,52 +177,58 @@ def _banded(
     full: bool,
     penalty: float,
     phase: float,
+    sub: int,
 ) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
+    # Band geometry in bg frames; the recurrence on ``sub`` positions per frame
+    # (module docs, "sub-frame positions"): fine position u shows bg frame u // sub.
     n, m = cost.shape
     patterned = not np.isnan(phase)
     w = weights.copy()
     width = m if full else 2 * band + 1
-    los = np.zeros(n, np.int64)
-    steps = np.full((n, width), -1, np.int8)
-    prev = np.full(width, np.inf)
-    cur = np.full(width, np.inf)
-    crow = np.full(width, np.inf)
+    wf = width * sub
+    los = np.zeros(n, np.int64)  # fine
+    steps = np.full((n, wf), -1, np.int16)
+    prev = np.full(wf, np.inf)
+    cur = np.full(wf, np.inf)
+    crow = np.full(wf, np.inf)
     pos = start
     lo = 0 if full else max(0, int(np.floor(start + 0.5)) - band)
     for i in range(n):
         if i > 0 and not full:
             lo = max(lo, int(np.floor(pos + slope + 0.5)) - band)
-        los[i] = lo
+        los[i] = lo * sub
         flat = True
         for k in range(width):
             j = lo + k
-            crow[k] = cost[i, j] if j < m else np.inf
-            if j < m and crow[k] != 1.0:
+            c = cost[i, j] if j < m else np.inf
+            for r in range(sub):
+                crow[k * sub + r] = c
+            if j < m and c != 1.0:
                 flat = False
         if i == 0:
-            for k in range(width):
+            for k in range(wf):
                 cur[k] = crow[k]
         else:
             if patterned:
-                _fill_pattern(phase, slope, i, penalty, w)
-            dtw_row(prev, los[i - 1], crow, lo, w, cur, steps[i])
+                _fill_pattern(phase * sub, slope * sub, i, penalty / sub, w)
+            dtw_row(prev, los[i - 1], crow, los[i], w, cur, steps[i])
         if not flat:
             best_k = 0
-            for k in range(width):
+            for k in range(wf):
                 if cur[k] < cur[best_k]:
                     best_k = k
-            pos = float(lo + best_k)
+            pos = (los[i] + best_k) / sub
         elif i > 0:
             pos += slope
         prev, cur = cur, prev
     path = np.empty(n, np.int64)
     best_k = 0
-    for k in range(width):
+    for k in range(wf):
         if prev[k] < prev[best_k]:
             best_k = k
     j = los[n - 1] + best_k
     for i in range(n - 1, -1, -1):
-        path[i] = j
+        path[i] = j // sub
         if i > 0:
             j -= steps[i, j - los[i]]
     return path
@@ -217,7 +239,7 @@ def _on_band(
     band_cost: npt.NDArray[np.float64], los: npt.NDArray[np.int64], weights: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
     n, width = band_cost.shape
-    steps = np.full((n, width), -1, np.int8)
+    steps = np.full((n, width), -1, np.int16)
     prev = band_cost[0].copy()
     cur = np.empty(width)
     for i in range(1, n):
@@ -271,18 +293,23 @@ def subsequence_dtw(
     max_step: int = 3,
     step_penalty: float = 0.01,
     phase: float | None = None,
+    subframes: int = 1,
 ) -> npt.NDArray[np.int64]:
     """Exact subsequence DTW over the whole cost matrix (``(n_fg, n_bg)``).
 
     ``phase``: penalise deviations from the frame-rate step pattern of that bg position
-    of fg frame 0 instead of from ``slope`` (module docs). Returns the bg frame of each
+    of fg frame 0 instead of from ``slope`` (module docs). ``subframes``: positions per
+    bg frame the path moves on (default 1; module docs). Returns the bg frame of each
     fg frame (``(n_fg,)`` int64, non-decreasing).
     """
     check_dtw_parameters(slope, max(max_step, math.ceil(slope)), max_step, step_penalty)
+    check_subframes(subframes, max_step)
     c = _as_cost(cost)
-    w = step_weights(slope, max_step, step_penalty)
+    w = step_weights(slope * subframes, max_step * subframes, step_penalty / subframes)
     ph = math.nan if phase is None else float(phase)
-    return np.asarray(_banded(c, 0.0, 0, float(slope), w, True, float(step_penalty), ph))
+    return np.asarray(
+        _banded(c, 0.0, 0, float(slope), w, True, float(step_penalty), ph, int(subframes))
+    )
 
 
 def banded_subsequence_dtw(
@@ -293,6 +320,7 @@ def banded_subsequence_dtw(
     max_step: int = 3,
     step_penalty: float = 0.01,
     pattern: bool = True,
+    subframes: int = 1,
 ) -> npt.NDArray[np.int64]:
     """Subsequence DTW restricted to the path-following band (see module docs).
 
@@ -306,13 +334,17 @@ def banded_subsequence_dtw(
         step_penalty: cost per bg frame of deviation from the expected step.
         pattern: the expected step follows the frame-rate pattern of ``start`` (the
             online aligner's rule, default) rather than being ``slope`` itself.
+        subframes: positions per bg frame the path moves on (default 1; module docs,
+            "sub-frame positions").
     """
     check_dtw_parameters(slope, band, max_step, step_penalty)
+    check_subframes(subframes, max_step)
     c = _as_cost(cost)
     if not (math.isfinite(start) and start < c.shape[1]):
         raise ValueError(f"DTW start must be a bg position below {c.shape[1]}, got {start}")
-    w = step_weights(slope, max_step, step_penalty)
+    sub = int(subframes)
+    w = step_weights(slope * sub, max_step * sub, step_penalty / sub)
     ph = float(start) if pattern else math.nan
     return np.asarray(
-        _banded(c, float(start), band, float(slope), w, False, float(step_penalty), ph)
+        _banded(c, float(start), band, float(slope), w, False, float(step_penalty), ph, sub)
     )

@@ -46,7 +46,13 @@ import numpy.typing as npt
 from stream import ParameterError
 
 from ._band import FeatureWindow, converge, roots, trace
-from .offline_dtw import check_dtw_parameters, dtw_row, pattern_weights, step_weights
+from .offline_dtw import (
+    check_dtw_parameters,
+    check_subframes,
+    dtw_row,
+    pattern_weights,
+    step_weights,
+)
 
 __all__ = ["DTWPair", "OnlineSubsequenceDTW"]
 
@@ -83,6 +89,10 @@ class OnlineSubsequenceDTW:
             from (default False); :meth:`take_bands` hands them over.
         pattern: penalise steps off the frame-rate pattern of the start rather than off
             ``slope`` itself (default True; False is librosa's constant step weights).
+        subframes: positions per bg frame the path moves on (default 1): with
+            ``subframes * slope`` a whole number, a path that stays on the frame-rate
+            pattern after a dropped fg frame (a new sub-frame phase) pays no more
+            penalty (:mod:`operators.video.offline_dtw`, "sub-frame positions").
     """
 
     PHASES = 4  # sub-frame phases tried per start candidate
@@ -100,8 +110,10 @@ class OnlineSubsequenceDTW:
         dim: int = 576,
         record_bands: bool = False,
         pattern: bool = True,
+        subframes: int = 1,
     ) -> None:
         check_dtw_parameters(slope, band, max_step, step_penalty)
+        check_subframes(subframes, max_step)
         if not 1 <= max_lag <= 100_000:
             raise ParameterError(f"max_lag must be 1..100000 fg frames, got {max_lag}")
         if not 1 <= search_frames <= 1000:
@@ -125,8 +137,12 @@ class OnlineSubsequenceDTW:
         self.dim = dim
         self.record_bands = bool(record_bands)
         self.pattern = bool(pattern)
-        self.width = 2 * band + 1
-        self._weights = step_weights(self.slope, max_step, self.step_penalty)
+        self.sub = int(subframes)
+        self.width = 2 * band + 1  # bg frames in a row's band
+        self._wf = self.width * self.sub  # positions in a row's band
+        self._weights = step_weights(
+            self.slope * self.sub, max_step * self.sub, self.step_penalty / self.sub
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -147,11 +163,11 @@ class OnlineSubsequenceDTW:
         self._next_check = 0
         # rows
         self._next_row = 0
-        self._prev_d = np.full(self.width, np.inf)
-        self._prev_lo = 0
+        self._prev_d = np.full(self._wf, np.inf)  # per position
+        self._prev_lo = 0  # bg frame
         cap = self.max_lag + 2
-        self._los = np.zeros(cap, np.int64)
-        self._steps = np.full((cap, self.width), -1, np.int8)
+        self._los = np.zeros(cap, np.int64)  # positions (bg frame * sub)
+        self._steps = np.full((cap, self._wf), -1, np.int16)  # in positions
         self._costs = np.zeros((cap, self.width), np.float64)
         self._pending = 0
         self._first_pending = 0
@@ -201,7 +217,7 @@ class OnlineSubsequenceDTW:
             alive = np.isfinite(self._prev_d)
             if alive.any():
                 k = int(np.argmin(self._prev_d))
-                out += self._emit(self._pending - 1, self._prev_lo + k, True)
+                out += self._emit(self._pending - 1, self._prev_lo * self.sub + k, True)
         return out
 
     # -- start search -----------------------------------------------------------------
@@ -338,23 +354,28 @@ class OnlineSubsequenceDTW:
         cost = np.full(width, np.inf)
         cost[: hi - lo] = 1.0 - self._bg.rows(lo, hi) @ self._fg.rows(i, i + 1)[0]
         p = self._pending
-        self._los[p] = lo
+        sub = self.sub
+        self._los[p] = lo * sub
         self._costs[p] = cost
-        d = np.empty(width)
+        fine = np.repeat(cost, sub) if sub > 1 else cost
+        d = np.empty(self._wf)
         if i == 0:
-            d[:] = cost
+            d[:] = fine
             self._steps[p] = -1
         else:
             w = self._weights
             if self.pattern:
                 assert self.start is not None
-                w = pattern_weights(self.start, self.slope, i, self.max_step, self.step_penalty)
-            dtw_row(self._prev_d, self._prev_lo, cost, lo, w, d, self._steps[p])
+                w = pattern_weights(
+                    self.start * sub, self.slope * sub, i, self.max_step * sub,
+                    self.step_penalty / sub,
+                )  # fmt: skip
+            dtw_row(self._prev_d, self._prev_lo * sub, fine, lo * sub, w, d, self._steps[p])
         self._prev_d, self._prev_lo = d, lo
-        # Where this row sits: its best cell, or (a flat fg frame, cost 1 everywhere)
-        # the expected advance from the previous row.
+        # Where this row sits: its best position, or (a flat fg frame, cost 1
+        # everywhere) the expected advance from the previous row.
         if np.any(cost[: hi - lo] != 1.0):
-            self._pos = float(lo + int(np.argmin(d)))
+            self._pos = (lo * sub + int(np.argmin(d))) / sub
         elif i > 0:
             self._pos += self.slope
         self._pending = p + 1
@@ -377,18 +398,18 @@ class OnlineSubsequenceDTW:
         return out
 
     def _emit(self, row: int, col: int, final: bool) -> list[DTWPair]:
-        """Emit pending rows 0..row along the path through (row, col); drop them."""
-        path = trace(self._los, self._steps, row, col)
+        """Emit pending rows 0..row along the path through (row, position col); drop them."""
+        sub = self.sub
+        path = trace(self._los, self._steps, row, col) // sub
+        los = self._los // sub
         first = self._first_pending
         out = [
-            DTWPair(first + r, int(j), float(self._costs[r, j - self._los[r]]), final)
+            DTWPair(first + r, int(j), float(self._costs[r, j - los[r]]), final)
             for r, j in enumerate(path.tolist())
         ]
         n = row + 1
         if self.record_bands:
-            self._bands += [
-                (first + r, int(self._los[r]), self._costs[r].copy()) for r in range(n)
-            ]
+            self._bands += [(first + r, int(los[r]), self._costs[r].copy()) for r in range(n)]
         rest = self._pending - n
         if rest:
             self._los[:rest] = self._los[n : self._pending]
@@ -417,7 +438,7 @@ class OnlineSubsequenceDTW:
             return 0
         if self.start is None:
             return max(self._bg_first, self._score_base - self._search_reach)
-        return int(self._los[0]) if self._pending else self._prev_lo
+        return int(self._los[0]) // self.sub if self._pending else self._prev_lo
 
     @property
     def first_content(self) -> int | None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from operators.video import AlignPair, AlignRegistration, VideoAlign
+from operators.video.align import auto_subframes
 from stream import (
     Event,
     IncompatibleInputError,
@@ -224,3 +225,28 @@ def test_the_final_fit_spans_fit_s_of_fg_and_can_be_turned_off() -> None:
     for bad in (-1.0, math.nan, 61.0):
         with pytest.raises(ParameterError, match="fit_s"):
             VideoAlign(fit_s=bad)
+
+
+@pytest.mark.parametrize(
+    ("bg_fps", "fg_fps", "sub"),
+    [(24, 24, 1), (60, 25, 5), (24, 30, 5), (50, 60, 6), (24, 25, 25), (25, 24, 24),
+     (30000 / 1001, 24000 / 1001, 4), (30, 25 * 1.001, 5)],
+)  # fmt: skip
+def test_the_dtw_moves_on_sub_frame_positions_of_the_frame_rate_ratio(
+    bg_fps: float, fg_fps: float, sub: int
+) -> None:
+    assert auto_subframes(bg_fps / fg_fps) == sub
+    op = VideoAlign()
+    op.configure({"fg": VideoSpec(64, 36, "gray", Fraction(fg_fps)),
+                  "bg": VideoSpec(64, 36, "gray", Fraction(bg_fps))})  # fmt: skip
+    assert op.dtw.sub == sub
+    op = VideoAlign(subframes=2)
+    op.configure({"fg": VideoSpec(64, 36, "gray", Fraction(fg_fps)),
+                  "bg": VideoSpec(64, 36, "gray", Fraction(bg_fps))})  # fmt: skip
+    assert op.dtw.sub == 2
+
+
+def test_bad_subframes_are_named() -> None:
+    for bad in (0, 65):
+        with pytest.raises(ParameterError, match="subframes"):
+            VideoAlign(subframes=bad)

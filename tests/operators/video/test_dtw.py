@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +97,59 @@ def test_offline_full_dtw_finds_the_minimum_cost_path(
     assert _path_cost(c, path, w) == pytest.approx(_brute_min(c, w))
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(2, 9),
+    st.integers(3, 14),
+    st.integers(1, 3),
+    st.floats(0.5, 2.0),
+    st.integers(2, 4),
+    st.integers(0, 2**31),
+)
+def test_subframes_are_the_dtw_on_a_matrix_with_each_bg_frame_repeated(
+    n: int, m: int, max_step: int, slope: float, sub: int, seed: int
+) -> None:
+    # Sub-frame positions: the same recurrence on a matrix whose every column is
+    # repeated ``sub`` times, at ``sub`` times the slope and steps and 1/sub the
+    # penalty per position; position u shows bg frame u // sub.
+    slope = min(slope, float(max_step))
+    c = np.random.default_rng(seed).random((n, m))
+    got = subsequence_dtw(c, slope, max_step, 0.05, subframes=sub)
+    lifted = subsequence_dtw(np.repeat(c, sub, axis=1), slope * sub, max_step * sub, 0.05 / sub)
+    assert np.array_equal(got, lifted // sub)
+    assert np.all(np.diff(got) >= 0) and np.all(np.diff(got) <= max_step)
+
+
+PHASE_START = 10.3  # bg position of fg frame 0
+
+
+def _phase_case() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """60 -> 25 fps (slope 2.4) with fg frame 50 dropped: every bg frame costs 0.004
+    except the true one (0): weak evidence, as on a still shot."""
+    n = 120
+    times = np.delete(np.arange(n + 1, dtype=np.float64), 50)  # later frames 1 later
+    truth = np.floor(PHASE_START + times * 2.4).astype(np.int64)
+    c = np.full((n, truth[-1] + 20), 0.004)
+    c[np.arange(n), truth] = 0.0
+    return c, truth
+
+
+def test_subframes_keep_the_new_phase_after_a_dropped_fg_frame() -> None:
+    # After the drop the true path steps 2, 2, 3, 2, 3... in another phase of the
+    # pattern. On whole frames, each row that phase steps differently costs one
+    # step penalty, more than the evidence gains, so the path stays on the old phase
+    # (one frame off on 2 rows in 5); on 5 positions per frame (12 per fg frame), the
+    # new phase is followed exactly.
+    c, truth = _phase_case()
+    whole = banded_subsequence_dtw(c, PHASE_START, 2.4, max_step=5, step_penalty=0.03)
+    fine = banded_subsequence_dtw(
+        c, PHASE_START, 2.4, max_step=5, step_penalty=0.03, subframes=5
+    )
+    assert np.array_equal(fine, truth)
+    assert np.array_equal(whole[:50], truth[:50])
+    assert np.count_nonzero(whole[50:] != truth[50:]) > 20
+
+
 @pytest.mark.parametrize(
     ("slope", "drops"), [(1.0, ()), (24 / 30, (40, 41)), (60 / 50, (70,)), (2.0, ())]
 )
@@ -107,15 +161,25 @@ def test_banded_equals_full_and_finds_the_truth(slope: float, drops: tuple[int, 
     assert np.array_equal(banded_subsequence_dtw(c, 75, slope), full)
 
 
-@pytest.mark.parametrize(("slope", "drops"), [(1.0, ()), (24 / 30, (40,)), (60 / 50, (70, 71))])
-def test_online_equals_offline_wherever_final(slope: float, drops: tuple[int, ...]) -> None:
-    fg, bg, truth = _sequences(2, 400, 133, 150, slope, drops)
-    dtw = OnlineSubsequenceDTW(slope=slope, dim=64, max_lag=1000)
-    pairs = _run(dtw, fg, bg, [False, True] * 400)
+@pytest.mark.parametrize(
+    ("slope", "drops", "sub"),
+    [(1.0, (), 1), (24 / 30, (40,), 1), (60 / 50, (70, 71), 1), (24 / 30, (40,), 5),
+     (60 / 25, (90,), 5)],
+)  # fmt: skip
+def test_online_equals_offline_wherever_final(
+    slope: float, drops: tuple[int, ...], sub: int
+) -> None:
+    fg, bg, truth = _sequences(2, 500, 133, 150, slope, drops)
+    dtw = OnlineSubsequenceDTW(
+        slope=slope, dim=64, max_lag=1000, subframes=sub, max_step=max(3, math.ceil(2 * slope))
+    )
+    pairs = _run(dtw, fg, bg, [False, True] * 500)
     assert [p.fg for p in pairs] == list(range(150))
     assert dtw.start is not None and abs(dtw.start - 133) <= 2 and dtw.forced == 0
     c = _costs(fg, bg)
-    offline = banded_subsequence_dtw(c, dtw.start, slope)
+    offline = banded_subsequence_dtw(
+        c, dtw.start, slope, max_step=dtw.max_step, subframes=sub
+    )
     assert all(p.final for p in pairs)
     assert [p.bg for p in pairs] == offline.tolist() == truth.tolist()
     # Pairs came out long before the end: the finality rule, not the flush, released them.
@@ -123,11 +187,14 @@ def test_online_equals_offline_wherever_final(slope: float, drops: tuple[int, ..
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.booleans(), min_size=0, max_size=700), st.integers(0, 3))
-def test_pairs_do_not_depend_on_the_arrival_order(order: list[bool], seed: int) -> None:
+@given(
+    st.lists(st.booleans(), min_size=0, max_size=700), st.integers(0, 3), st.sampled_from([1, 5])
+)
+def test_pairs_do_not_depend_on_the_arrival_order(order: list[bool], seed: int, sub: int) -> None:
     fg, bg, _ = _sequences(seed, 260, 60, 120, 0.8, (50,))
-    reference = _run(OnlineSubsequenceDTW(slope=0.8, dim=64), fg, bg, [])
-    assert _run(OnlineSubsequenceDTW(slope=0.8, dim=64), fg, bg, order) == reference
+    reference = _run(OnlineSubsequenceDTW(slope=0.8, dim=64, subframes=sub), fg, bg, [])
+    got = _run(OnlineSubsequenceDTW(slope=0.8, dim=64, subframes=sub), fg, bg, order)
+    assert got == reference
 
 
 def test_bg_may_start_at_any_index() -> None:
@@ -187,6 +254,8 @@ def test_memory_is_bounded_by_band_and_lag_not_length() -> None:
         ({"step_penalty": -0.1}, "step_penalty"),
         ({"accept_cost": 3.0}, "accept_cost"),
         ({"search_frames": 0}, "search_frames"),
+        ({"subframes": 0}, "subframes"),
+        ({"subframes": 65}, "subframes"),
     ],
 )
 def test_bad_parameters_name_the_parameter(kwargs: dict[str, float], name: str) -> None:
