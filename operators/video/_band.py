@@ -49,7 +49,10 @@ class FeatureWindow:
 
 @numba.njit(cache=True, nogil=True)
 def converge(
-    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int16], rows: int, alive: npt.NDArray[np.bool_]
+    los: npt.NDArray[np.int64],
+    steps: npt.NDArray[np.int16],
+    rows: int,
+    alive: npt.NDArray[np.bool_],
 ) -> tuple[int, int]:  # pragma: no cover - compiled
     """Newest pending row where all live paths share one cell: (row, column) or (-1, -1)."""
     width = alive.shape[0]
@@ -90,7 +93,10 @@ def trace(
 
 @numba.njit(cache=True, nogil=True)
 def roots(
-    los: npt.NDArray[np.int64], steps: npt.NDArray[np.int16], rows: int, alive: npt.NDArray[np.bool_]
+    los: npt.NDArray[np.int64],
+    steps: npt.NDArray[np.int16],
+    rows: int,
+    alive: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
     """For each live cell of the newest row, the column its path has in pending row 0."""
     width = alive.shape[0]

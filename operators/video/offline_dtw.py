@@ -20,14 +20,30 @@ so where the costs are flat (a static shot) the path drifts off the true rate. G
 ``phase`` (the bg position of fg frame 0, fractional), the penalty of row ``i`` is
 instead ``step_penalty * |s - e_i|`` with ``e_i = floor(phase + slope * i) -
 floor(phase + slope * (i - 1))``: following the frame-rate pattern costs nothing, and a
-dropped frame costs one ``step_penalty`` once, whatever the rows before it. This
+dropped bg frame costs one ``step_penalty`` once, whatever the rows before it (a
+dropped fg frame at a fractional slope: see "sub-frame positions"). This
 is librosa's ``sequence.dtw(C, subseq=True, step_sizes_sigma=[[1, s]...],
 weights_add=...)`` with a one-cell-per-row step set.
+
+**Sub-frame positions.** A dropped fg frame moves the true path by ``slope`` bg
+frames, a fraction at most rate ratios: after it the path follows the pattern of
+another phase (60 -> 25 fps steps 2, 2, 3, 2, 3 from one phase and 2, 3, 2, 3, 2 from
+another), and every row where the two phases step differently would cost one
+``step_penalty`` more. Through a still shot, where the evidence of each row is weak,
+the path then stays on the old phase, one frame off on the rows where they differ.
+With ``subframes = q`` the path moves on ``q`` positions per bg frame instead:
+position ``u`` shows bg frame ``u // q``, steps are counted in positions and cost
+``step_penalty / q`` per position of deviation. It is exactly the recurrence above on
+the cost matrix with every column repeated ``q`` times, at slope ``q * slope``. When
+``q * slope`` is a whole number (``q = 5`` for 60 -> 25 fps) every phase of the
+pattern is a constant step of positions, so a path that takes a dropped frame and
+goes on in the new phase pays the drop once and nothing after it.
 
 :func:`subsequence_dtw` fills the whole matrix. :func:`banded_subsequence_dtw` fills
 only a band of ``2 * band + 1`` columns per row that follows the path: row 0 is
 centred on ``start``, row ``i`` on ``p[i - 1] + slope`` (rounded half up), where
-``p[i]`` is ``argmin_j D[i, j]``, or ``p[i - 1] + slope`` when fg frame ``i`` is flat
+``p[i]`` is ``argmin_j D[i, j]`` (with sub-frame positions, the best position over
+``subframes``), or ``p[i - 1] + slope`` when fg frame ``i`` is flat
 (its band costs are all exactly 1: a black frame has a zero thumbnail), so fades and
 black frames do not stall the band; its left edge never moves left. The online
 aligner computes exactly these rows.
@@ -70,8 +86,7 @@ def check_dtw_parameters(slope: float, band: int, max_step: int, step_penalty: f
         )
     if not (math.isfinite(step_penalty) and step_penalty >= 0):
         raise ParameterError(
-            f"DTW step_penalty must be >= 0 (cost units per frame of deviation), "
-            f"got {step_penalty}"
+            f"DTW step_penalty must be >= 0 (cost units per frame of deviation), got {step_penalty}"
         )
 
 

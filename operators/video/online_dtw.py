@@ -20,7 +20,10 @@ interleaving and returns ``(fg, bg)`` pairs as soon as they are certain:
    costs and one Numba row update. Steps are penalised for leaving the frame-rate
    pattern of the locked start (:mod:`operators.video.offline_dtw`, "step pattern"):
    through static stretches, where every nearby bg frame costs the same, the path
-   keeps the true rate instead of wandering.
+   keeps the true rate instead of wandering. With ``subframes`` above 1, the cells
+   are sub-frame positions (:mod:`operators.video.offline_dtw`, "sub-frame
+   positions"), so a dropped fg frame, which moves the path to another phase of the
+   pattern, is paid for once.
 3. **Finality.** After each row, the paths ending in every live cell of the newest
    row are traced back; where they all pass through one cell, that cell and
    everything before it is final and emitted. It is exactly what the offline banded

@@ -142,9 +142,7 @@ def test_subframes_keep_the_new_phase_after_a_dropped_fg_frame() -> None:
     # new phase is followed exactly.
     c, truth = _phase_case()
     whole = banded_subsequence_dtw(c, PHASE_START, 2.4, max_step=5, step_penalty=0.03)
-    fine = banded_subsequence_dtw(
-        c, PHASE_START, 2.4, max_step=5, step_penalty=0.03, subframes=5
-    )
+    fine = banded_subsequence_dtw(c, PHASE_START, 2.4, max_step=5, step_penalty=0.03, subframes=5)
     assert np.array_equal(fine, truth)
     assert np.array_equal(whole[:50], truth[:50])
     assert np.count_nonzero(whole[50:] != truth[50:]) > 20
@@ -177,9 +175,7 @@ def test_online_equals_offline_wherever_final(
     assert [p.fg for p in pairs] == list(range(150))
     assert dtw.start is not None and abs(dtw.start - 133) <= 2 and dtw.forced == 0
     c = _costs(fg, bg)
-    offline = banded_subsequence_dtw(
-        c, dtw.start, slope, max_step=dtw.max_step, subframes=sub
-    )
+    offline = banded_subsequence_dtw(c, dtw.start, slope, max_step=dtw.max_step, subframes=sub)
     assert all(p.final for p in pairs)
     assert [p.bg for p in pairs] == offline.tolist() == truth.tolist()
     # Pairs came out long before the end: the finality rule, not the flush, released them.
