@@ -24,10 +24,18 @@ import math
 from collections import deque
 
 import numpy as np
+import numpy.typing as npt
 
 from stream import ParameterError
 
-from .refine import Polished, Refined, placement_score, polish_registration, refine_registration
+from .refine import (
+    Polished,
+    Refined,
+    pair_scores,
+    placement_score,
+    polish_registration,
+    refine_registration,
+)
 from .template_match import Gray, Registration, match_frame, refine_match, scale_grid
 
 __all__ = ["Registrar", "Registration", "match_frame", "refine_match", "scale_grid"]
@@ -113,11 +121,17 @@ class Registrar:
             reference all the same.
         polish_frames: fg frames (the reference included) the final fit rests on,
             spread over ``polish_span`` fg frames after the reference (default 24; 0 or
-            1: no final fit, the refined placement stands). Each is paired with the
-            bg frame that fits best within ``ceil(slope) + 1`` frames of where the
-            previous one's pairing and the frame-rate ratio put it (so drops on
-            either side do not add up), then position and scale are fitted on all
-            pairs at once (:func:`~operators.video.refine.polish_registration`).
+            1: no final fit, the refined placement stands). They are paired with bg
+            frames all together: the pairing that correlates best at the placement
+            while keeping to the frame-rate ratio (each bg frame of deviation
+            between consecutive frames costs ``RATE_PENALTY``, bg frames never go
+            back, each within ``ceil(slope) + 1`` plus 6 % of its distance from the
+            match). Position and scale are then fitted on all pairs at once
+            (:func:`~operators.video.refine.polish_registration`). Pairing each frame
+            on its own near the previous one's pairing let a placement a fraction
+            of a pixel off pick bg frames a frame or two off in time that it fits
+            better, and the fit then kept that offset. :attr:`polish_pairs` keeps the
+            ``(fg, bg)`` frame numbers of the last pairing.
         polish_span: fg frames the final fit spans (default 96: 4 s at 24 fps;
             ``VideoAlign`` passes 4 s of fg). A second or two of a talking head shows
             one expression: frames seconds apart show different detail, which pins
@@ -125,6 +139,9 @@ class Registrar:
             last of those frames (a fg that ends sooner: ``confirm`` bg frames past
             its last frame's place; or at :meth:`finish`).
     """
+
+    RATE_PENALTY = 0.005  # cost per bg frame off the rate ratio, pairing polish frames
+    RATE_DRIFT = 0.06  # bg frames per bg frame the polish pairing may drift (drops)
 
     def __init__(
         self,
@@ -203,6 +220,8 @@ class Registrar:
         self.result: Registration | None = None
         self.refined: Refined | None = None  # the exact refinement and its residual
         self.polished: Polished | None = None  # the final fit over frames spread in time
+        # (fg, bg) frame numbers of the final fit's last pairing
+        self.polish_pairs: list[tuple[int, int]] = []
         self._locked: tuple[int, Registration] | None = None  # waiting for the final fit
         self.rejected = 0  # locks refused because the refinement frames disagreed
         self.ref: int | None = None  # the fg frame registered (first distinct one)
@@ -475,32 +494,67 @@ class Registrar:
             ks = [k for k in self.polishes if ref + k in self._fg]
 
             def pairs_for(r: Registration) -> list[tuple[Gray, Gray]]:
-                out: list[tuple[Gray, Gray]] = []
-                at, prev = c, 0
-                for k in ks:
-                    fg = self._fg[ref + k]
-                    expect = at + round((k - prev) * self.slope)
-                    spread = self.spread if k else 0
-                    best: tuple[float, int, Gray] | None = None
-                    for j in range(expect - spread, expect + spread + 1):
-                        frame = self._frame(j)
-                        if frame is None:
-                            continue
-                        score = placement_score([(fg, frame)], r)
-                        if best is None or score > best[0]:
-                            best = (score, j, frame)
-                    if best is None:
-                        break  # the bg ended
-                    _, at, frame = best
-                    prev = k
-                    out.append((fg, frame))
-                return out
+                return self._rate_pairs(ks, c, r)
 
             if len(ks) >= 2:
                 self.polished = polish_registration(pairs_for, reg)
                 reg = self.polished.registration
         self._commit(c, reg)
         return self.result
+
+    def _rate_pairs(self, ks: list[int], c: int, r: Registration) -> list[tuple[Gray, Gray]]:
+        """The polish frames ``ref + k`` (``k`` in ``ks``; the reference on the match
+        ``c``) each on a bg frame: the pairing that correlates best at the exact
+        placement ``r`` while keeping to the frame-rate ratio (dynamic programming over
+        the frames: each bg frame of deviation from ``slope`` per fg frame between
+        consecutive ones costs ``RATE_PENALTY``; bg frames never go back). Frames whose
+        candidates lie past the bg held are left out."""
+        ref = self.ref or 0
+        fgs: list[Gray] = []
+        cands: list[npt.NDArray[np.int64]] = []
+        pairs: list[tuple[Gray, Gray]] = []
+        for k in ks:
+            at = c + round(k * self.slope)
+            reach = self.spread + math.ceil(self.RATE_DRIFT * k * self.slope) if k else 0
+            fg, js = self._fg[ref + k], []
+            for j in range(at - reach, at + reach + 1):
+                frame = self._frame(j)
+                if frame is not None:
+                    js.append(j)
+                    pairs.append((fg, frame))
+            if not js:
+                break
+            fgs.append(fg)
+            cands.append(np.asarray(js, np.int64))
+        if not cands:
+            return []
+        cost = 1.0 - np.asarray(pair_scores(pairs, r), np.float64)
+        total = cost[: len(cands[0])]
+        back: list[npt.NDArray[np.intp]] = []
+        pos = len(cands[0])
+        for n in range(1, len(cands)):
+            cur, prev = cands[n], cands[n - 1]
+            step = cur[:, np.newaxis] - prev[np.newaxis, :]
+            expect = (ks[n] - ks[n - 1]) * self.slope
+            via = total[np.newaxis, :] + self.RATE_PENALTY * np.abs(step - expect)
+            via = np.where(step >= 0, via, np.inf)
+            arg = np.argmin(via, axis=1)
+            total = cost[pos : pos + len(cur)] + via[np.arange(len(cur)), arg]
+            back.append(arg)
+            pos += len(cur)
+        idx = int(np.argmin(total))
+        chosen = [int(cands[-1][idx])]
+        for n in range(len(cands) - 1, 0, -1):
+            idx = int(back[n - 1][idx])
+            chosen.append(int(cands[n - 1][idx]))
+        chosen.reverse()
+        self.polish_pairs = [(ref + k, j) for k, j in zip(ks, chosen, strict=False)]
+        out: list[tuple[Gray, Gray]] = []
+        for fg, j in zip(fgs, chosen, strict=True):
+            frame = self._frame(j)
+            assert frame is not None
+            out.append((fg, frame))
+        return out
 
     @staticmethod
     def max_residual(reg: Registration) -> float:
