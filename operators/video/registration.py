@@ -127,7 +127,7 @@ class Registrar:
             while keeping to the frame-rate ratio (each bg frame of deviation
             between consecutive frames costs ``RATE_PENALTY``, bg frames never go
             back, each within ``ceil(slope) + 1`` plus 6 % of its distance from the
-            match). Position and scale are then fitted on all pairs at once
+            match, the reference too). Position and scale are then fitted on all pairs at once
             (:func:`~operators.video.refine.polish_registration`), twice: pairing
             at the exact placement throughout, and pairing first at each pair's
             best position within 3 pixels of it (a guess a pixel off still pairs
@@ -541,8 +541,10 @@ class Registrar:
     def _rate_pairs(
         self, ks: list[int], c: int, r: Registration, peak: bool = False
     ) -> list[tuple[Gray, Gray]]:
-        """The polish frames ``ref + k`` (``k`` in ``ks``; the reference on the match
-        ``c``) each on a bg frame: the pairing that correlates best at the placement
+        """The polish frames ``ref + k`` (``k`` in ``ks``) each on a bg frame, the
+        reference too (the lock's match ``c`` can be a frame off, and a pairing pinned
+        to it keeps that offset, which a slow pan lets the placement absorb): the
+        pairing that correlates best at the placement
         ``r`` (``peak``: at each pair's best position within 3 pixels of it) while
         keeping to the frame-rate ratio (dynamic programming over the frames: each bg
         frame of deviation from ``slope`` per fg frame between consecutive ones costs
@@ -554,7 +556,7 @@ class Registrar:
         pairs: list[tuple[Gray, Gray]] = []
         for k in ks:
             at = c + round(k * self.slope)
-            reach = self.spread + math.ceil(self.RATE_DRIFT * k * self.slope) if k else 0
+            reach = self.spread + math.ceil(self.RATE_DRIFT * k * self.slope)
             fg, js = self._fg[ref + k], []
             for j in range(at - reach, at + reach + 1):
                 frame = self._frame(j)
