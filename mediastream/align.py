@@ -204,6 +204,7 @@ def build_align_graph(
     max_pending_s: float = 600.0,
     composite_codec: str = "libx264",
     composite_cache_mb: float = 512.0,
+    fit_s: float = 4.0,
 ) -> Graph:
     """The graph: fg and bg file sources -> ``align`` (VideoAlign) -> optional sinks:
     ``pairs`` (JSON Lines) and ``composite`` (:class:`~mediastream.composite.CompositeSink`,
@@ -211,6 +212,10 @@ def build_align_graph(
 
     ``composite_cache_mb``: the composite's window of decoded frames per input
     (:class:`~mediastream.composite.CompositeSink` ``frame_cache_mb``; default 512 MB).
+
+    ``fit_s``: seconds of fg the registration's final fit spans (VideoAlign's
+    ``fit_s``, default 4; 0: no final fit, the first pair comes about 2.5 s of bg
+    sooner, the placement less exact on still content).
 
     ``max_pending_s``: VideoAlign's bound on the fg held before the bg reaches it
     (seconds of fg; past it the run fails naming the time, see
@@ -256,6 +261,7 @@ def build_align_graph(
             fg_rate=setup.fg_rate,
             bg_rate=setup.bg_rate,
             max_pending_s=max_pending_s,
+            fit_s=fit_s,
         ),
         "align",
     )

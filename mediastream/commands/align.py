@@ -58,6 +58,12 @@ def add_parser(sub: Any) -> None:
         "in the bg); past it the run stops with an error naming the time (default 600)",
     )  # fmt: skip
     p.add_argument(
+        "--fit-s", type=non_negative_float, default=4.0, metavar="S",
+        help="seconds of fg the registration's final fit of position and scale spans; "
+        "the first pair comes once the bg is that far past the match (default 4; 0: no "
+        "final fit, sooner and less exact on still content; at most 60)",
+    )  # fmt: skip
+    p.add_argument(
         "--print-every", type=non_negative_float, default=1.0, metavar="S",
         help="print at most one pair every S seconds of fg (default 1; 0 prints all)",
     )  # fmt: skip
@@ -89,6 +95,7 @@ def _cmd_align(args: argparse.Namespace) -> int:
         max_scale=args.max_scale,
         max_pending_s=args.max_pending_s,
         composite_cache_mb=args.composite_cache_mb,
+        fit_s=args.fit_s,
     )
     summary = AlignSummary(setup)
     if not args.quiet:

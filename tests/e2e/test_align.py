@@ -183,3 +183,19 @@ def test_unrelated_videos_fail_with_a_clear_message(tmp_path: Path) -> None:
     assert "not found in the background" in res.stderr
     assert "registration: not found" in res.stdout
     assert _pairs(tmp_path / "p.jsonl") == []
+
+
+def test_fit_s_sets_the_final_fit_and_is_checked(tmp_path: Path) -> None:
+    spec = PairSpec(bg_frames=160, fg_frames=100, cut_at=None)
+    fg, bg, gt = write_pair(tmp_path, spec)
+    setup = align_setup(fg, bg)
+    for fit_s in (4.0, 0.0):
+        graph = build_align_graph(setup, pairs_path=tmp_path / f"p{fit_s}.jsonl", fit_s=fit_s)
+        assert graph.node("align").fit_s == fit_s
+    out = tmp_path / "pairs.jsonl"
+    res = run("align", str(fg), str(bg), "--out", str(out), "--fit-s", "0", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    err = np.abs(np.array([p["bg_index"] for p in _pairs(out)]) - gt)
+    assert len(err) == len(gt) and err.mean() <= 0.5 and err.max() <= 2, err
+    res = run("align", str(fg), str(bg), "--fit-s", "61")
+    assert res.returncode == 2 and "fit_s" in res.stderr, res.stderr
