@@ -160,7 +160,7 @@ class VideoAlign(Operator):
         max_step: largest bg advance per fg frame (default: ``2 * bg_rate / fg_rate``
             rounded up, at least 4 and at most ``band``: room for a dropped fg frame).
         step_penalty: cost per bg frame of deviation from the frame-rate step pattern
-            (default 0.015; costs are ``1 - correlation`` of thumbnails).
+            (default 0.0075; costs are ``1 - correlation`` of thumbnails).
         min_scale: smallest fg/region size ratio searched (default 0.25).
         max_scale: largest (default 1.0).
         fg_rate: fg frames per second (default: the input spec's frame rate).
@@ -201,7 +201,7 @@ class VideoAlign(Operator):
         band: int = 8,
         max_lag: int = 90,
         max_step: int | None = None,
-        step_penalty: float = 0.015,
+        step_penalty: float = 0.0075,
         min_scale: float = 0.25,
         max_scale: float = 1.0,
         fg_rate: float | None = None,
