@@ -25,7 +25,7 @@ grey frames, both shrunk by the same factor). The operator:
 is somewhere inside the bg. Nothing here waits on the join: every item is consumed at
 once, fg fingerprints (2.3 KB each) wait inside the DTW until the bg reaches them,
 and bg frames are dropped as soon as the band has passed. Memory is the DTW band
-(``band * max_lag``) plus the fg frames that arrived before the bg reached them (the
+(``band * subframes * max_lag``) plus the fg frames that arrived before the bg reached them (the
 start offset times the fg rate); the default ``Graph(max_skew_s=10)`` is never hit
 because both ports keep flowing. Pairs are identical for any interleaving of the two
 ports: every decision depends only on frame counts, never on arrival order.

@@ -32,8 +32,8 @@ interleaving and returns ``(fg, bg)`` pairs as soon as they are certain:
    currently best path (``final=False``) and every live cell whose path disagrees is
    dropped, so later pairs stay consistent and bg indices never go back.
 
-Memory: the band state is ``O(band * max_lag)``; fingerprints are held from the oldest
-row still to compute (fg) and the band's left edge (bg). Items in time order keep the
+Memory: the band state is ``O(band * subframes * max_lag)``; fingerprints are held from
+the oldest row still to compute (fg) and the band's left edge (bg). Items in time order keep the
 bg side to a band; the fg side holds the frames that arrived before the bg reached
 them, i.e. the fg start offset in frames.
 """
