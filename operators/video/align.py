@@ -4,9 +4,10 @@ Two input ports, ``"fg"`` and ``"bg"``, take video frames (ask the decoder for s
 grey frames, both shrunk by the same factor). The operator:
 
 1. registers the fg in the bg (:class:`~operators.video.registration.Registrar`:
-   multi-scale template matching, confirmed on several frames, then made exact, to a
-   fraction of a pixel and of a per cent in scale, on frames spread over about a
-   second: :mod:`operators.video.refine`);
+   multi-scale template matching, confirmed on several frames, refined on frames
+   spread over about a second, then made exact, to a fraction of a pixel and of a per
+   cent in scale, by a final fit over ``fit_s`` of fg whose frames are paired with bg
+   frames on the frame rate: :mod:`operators.video.refine`);
 2. fingerprints fg frames whole and bg frames on the registered region only, taken at
    its sub-pixel position (:func:`~operators.video.fingerprint.subpixel_crop`: on a
    slow pan, half a pixel of rounding looks like a frame of time), as 64x36
@@ -25,10 +26,11 @@ grey frames, both shrunk by the same factor). The operator:
 is somewhere inside the bg. Nothing here waits on the join: every item is consumed at
 once, fg fingerprints (2.3 KB each) wait inside the DTW until the bg reaches them,
 and bg frames are dropped as soon as the band has passed. Memory is the DTW band
-(``band * subframes * max_lag``) plus the fg frames that arrived before the bg reached them (the
-start offset times the fg rate); the default ``Graph(max_skew_s=10)`` is never hit
-because both ports keep flowing. Pairs are identical for any interleaving of the two
-ports: every decision depends only on frame counts, never on arrival order.
+(``band * subframes * max_lag``) plus the fg frames that arrived before the bg
+reached them (the start offset times the fg rate); the default
+``Graph(max_skew_s=10)`` is never hit because both ports keep flowing. Pairs are
+identical for any interleaving of the two ports: every decision depends only on frame
+counts, never on arrival order.
 
 **Bounded fg backlog.** The fg frames held unpaired are bounded by ``max_pending_s``
 seconds of fg (default 600 s: about 33 MB at 24 fps) plus the ``max_lag`` frames a

@@ -33,9 +33,9 @@ interleaving and returns ``(fg, bg)`` pairs as soon as they are certain:
    dropped, so later pairs stay consistent and bg indices never go back.
 
 Memory: the band state is ``O(band * subframes * max_lag)``; fingerprints are held from
-the oldest row still to compute (fg) and the band's left edge (bg). Items in time order keep the
-bg side to a band; the fg side holds the frames that arrived before the bg reached
-them, i.e. the fg start offset in frames.
+the oldest row still to compute (fg) and the band's left edge (bg). Items in time
+order keep the bg side to a band; the fg side holds the frames that arrived before
+the bg reached them, i.e. the fg start offset in frames.
 """
 
 from __future__ import annotations
@@ -403,14 +403,14 @@ class OnlineSubsequenceDTW:
     def _emit(self, row: int, col: int, final: bool) -> list[DTWPair]:
         """Emit pending rows 0..row along the path through (row, position col); drop them."""
         sub = self.sub
+        n = row + 1
         path = trace(self._los, self._steps, row, col) // sub
-        los = self._los // sub
+        los = self._los[:n] // sub
         first = self._first_pending
         out = [
             DTWPair(first + r, int(j), float(self._costs[r, j - los[r]]), final)
             for r, j in enumerate(path.tolist())
         ]
-        n = row + 1
         if self.record_bands:
             self._bands += [(first + r, int(los[r]), self._costs[r].copy()) for r in range(n)]
         rest = self._pending - n

@@ -127,16 +127,16 @@ class Registrar:
             while keeping to the frame-rate ratio (each bg frame of deviation
             between consecutive frames costs ``RATE_PENALTY``, bg frames never go
             back, each within ``ceil(slope) + 1`` plus 6 % of its distance from the
-            match, the reference too). Position and scale are then fitted on all pairs at once
-            (:func:`~operators.video.refine.polish_registration`), twice: pairing
-            at the exact placement throughout, and pairing first at each pair's
-            best position within 3 pixels of it (a guess a pixel off still pairs
-            the right instants); the fit that correlates better on its own pairs
-            stands. Pairing each frame
-            on its own near the previous one's pairing let a placement a fraction
-            of a pixel off pick bg frames a frame or two off in time that it fits
-            better, and the fit then kept that offset. :attr:`polish_pairs` keeps the
-            ``(fg, bg)`` frame numbers of the last pairing.
+            match, the reference too). Position and scale are then fitted on all
+            pairs at once (:func:`~operators.video.refine.polish_registration`),
+            twice: pairing at the exact placement throughout, and pairing first at
+            each pair's best position within 3 pixels of it (a guess a pixel off
+            still pairs the right instants); the fit that correlates better on its
+            own pairs stands. Pairing each frame on its own near the previous one's
+            pairing let a placement a fraction of a pixel off pick bg frames a frame
+            or two off in time that it fits better, and the fit then kept that
+            offset. :attr:`polish_pairs` keeps the ``(fg, bg)`` frame numbers of the
+            pairing the kept fit ended on.
         polish_span: fg frames the final fit spans (default 96: 4 s at 24 fps;
             ``VideoAlign`` passes 4 s of fg). A second or two of a talking head shows
             one expression: frames seconds apart show different detail, which pins
@@ -225,7 +225,7 @@ class Registrar:
         self.result: Registration | None = None
         self.refined: Refined | None = None  # the exact refinement and its residual
         self.polished: Polished | None = None  # the final fit over frames spread in time
-        # (fg, bg) frame numbers of the final fit's last pairing
+        # (fg, bg) frame numbers of the pairing the final fit ended on
         self.polish_pairs: list[tuple[int, int]] = []
         self._locked: tuple[int, Registration] | None = None  # waiting for the final fit
         self.rejected = 0  # locks refused because the refinement frames disagreed
@@ -507,51 +507,54 @@ class Registrar:
         self, ks: list[int], c: int, guess: Registration
     ) -> tuple[Polished, list[tuple[int, int]]]:
         """The final fit from two pairings of the polish frames, the one whose fit
-        correlates better on its own pairs: both keep to the frame-rate ratio
-        (:meth:`_rate_pairs`); the first scores candidates at the exact placement
-        throughout, the second first at each pair's best position within 3 pixels
-        (a guess a pixel or more off then still pairs the right instants), then
-        exactly. Each alone was 1 to 1.5 px off on variants where the other was
-        within 0.3."""
+        correlates better on its own pairs, with the ``(fg, bg)`` frame numbers of
+        those pairs. Both keep to the frame-rate ratio (:meth:`_rate_pairs`); the
+        first scores candidates at the exact placement throughout, the second first
+        at each pair's best position within 3 pixels (a guess a pixel or more off
+        then still pairs the right instants), then exactly. Each alone was 1 to
+        1.5 px off on variants where the other was within 0.3."""
         best: tuple[float, Polished, list[tuple[int, int]]] | None = None
         for peak_first in (False, True):
-            polished = polish_registration(self._pairing(ks, c, peak_first), guess)
-            reg, numbers = polished.registration, self.polish_pairs
-            pairs = [(self._fg[i], self._frame(j)) for i, j in numbers]
-            score = float(np.mean(pair_scores([(f, b) for f, b in pairs if b is not None], reg)))
+            last: list[tuple[list[tuple[int, int]], list[tuple[Gray, Gray]]]] = []
+            polished = polish_registration(self._pairing(ks, c, peak_first, last), guess)
+            numbers, pairs = last[-1]
+            score = float(np.mean(pair_scores(pairs, polished.registration)))
             if best is None or score > best[0]:
                 best = (score, polished, numbers)
         assert best is not None
         return best[1], best[2]
 
     def _pairing(
-        self, ks: list[int], c: int, peak_first: bool
+        self,
+        ks: list[int],
+        c: int,
+        peak_first: bool,
+        last: list[tuple[list[tuple[int, int]], list[tuple[Gray, Gray]]]],
     ) -> Callable[[Registration], list[tuple[Gray, Gray]]]:
         """``pairs_for`` of :func:`polish_registration`: :meth:`_rate_pairs`, the first
-        call scoring at the best position near the placement when ``peak_first``."""
-        calls = 0
+        call scoring at the best position near the placement when ``peak_first``;
+        each call's frame numbers and pairs are put in ``last``."""
 
         def pairs_for(r: Registration) -> list[tuple[Gray, Gray]]:
-            nonlocal calls
-            calls += 1
-            return self._rate_pairs(ks, c, r, peak=peak_first and calls == 1)
+            numbers, pairs = self._rate_pairs(ks, c, r, peak=peak_first and not last)
+            last.append((numbers, pairs))
+            return pairs
 
         return pairs_for
 
     def _rate_pairs(
         self, ks: list[int], c: int, r: Registration, peak: bool = False
-    ) -> list[tuple[Gray, Gray]]:
-        """The polish frames ``ref + k`` (``k`` in ``ks``) each on a bg frame, the
-        reference too (the lock's match ``c`` can be a frame off, and a pairing pinned
-        to it keeps that offset, which a slow pan lets the placement absorb): the
-        pairing that correlates best at the placement
-        ``r`` (``peak``: at each pair's best position within 3 pixels of it) while
-        keeping to the frame-rate ratio (dynamic programming over the frames: each bg
-        frame of deviation from ``slope`` per fg frame between consecutive ones costs
-        ``RATE_PENALTY``; bg frames never go back). Frames whose candidates lie past
-        the bg held are left out; :attr:`polish_pairs` keeps the pairing."""
+    ) -> tuple[list[tuple[int, int]], list[tuple[Gray, Gray]]]:
+        """The polish frames ``ref + k`` (``k`` in ``ks``) each on a bg frame, as
+        ``(fg, bg)`` frame numbers and as images: the pairing that correlates best at
+        the placement ``r`` (``peak``: at each pair's best position within 3 pixels of
+        it) while keeping to the frame-rate ratio (dynamic programming over the
+        frames: each bg frame of deviation from ``slope`` per fg frame between
+        consecutive ones costs ``RATE_PENALTY``; bg frames never go back). The
+        reference moves too: the lock's match ``c`` can be a frame off, and a pairing
+        pinned to it keeps that offset, which a slow pan lets the placement absorb.
+        Frames whose candidates lie past the bg held are left out."""
         ref = self.ref or 0
-        fgs: list[Gray] = []
         cands: list[npt.NDArray[np.int64]] = []
         pairs: list[tuple[Gray, Gray]] = []
         for k in ks:
@@ -565,17 +568,16 @@ class Registrar:
                     pairs.append((fg, frame))
             if not js:
                 break
-            fgs.append(fg)
             cands.append(np.asarray(js, np.int64))
         if not cands:
-            return []
+            return [], []
         if peak:
             cost = 1.0 - np.asarray([placement_score([p], r) for p in pairs], np.float64)
         else:
             cost = 1.0 - np.asarray(pair_scores(pairs, r), np.float64)
-        total = cost[: len(cands[0])]
+        starts = np.cumsum([0] + [len(js) for js in cands])
+        total = cost[: starts[1]]
         back: list[npt.NDArray[np.intp]] = []
-        pos = len(cands[0])
         for n in range(1, len(cands)):
             cur, prev = cands[n], cands[n - 1]
             step = cur[:, np.newaxis] - prev[np.newaxis, :]
@@ -583,22 +585,16 @@ class Registrar:
             via = total[np.newaxis, :] + self.RATE_PENALTY * np.abs(step - expect)
             via = np.where(step >= 0, via, np.inf)
             arg = np.argmin(via, axis=1)
-            total = cost[pos : pos + len(cur)] + via[np.arange(len(cur)), arg]
+            total = cost[starts[n] : starts[n + 1]] + via[np.arange(len(cur)), arg]
             back.append(arg)
-            pos += len(cur)
         idx = int(np.argmin(total))
-        chosen = [int(cands[-1][idx])]
+        chosen = [idx]  # index into each frame's candidates, last frame first
         for n in range(len(cands) - 1, 0, -1):
             idx = int(back[n - 1][idx])
-            chosen.append(int(cands[n - 1][idx]))
+            chosen.append(idx)
         chosen.reverse()
-        self.polish_pairs = [(ref + k, j) for k, j in zip(ks, chosen, strict=False)]
-        out: list[tuple[Gray, Gray]] = []
-        for fg, j in zip(fgs, chosen, strict=True):
-            frame = self._frame(j)
-            assert frame is not None
-            out.append((fg, frame))
-        return out
+        numbers = [(ref + ks[n], int(cands[n][i])) for n, i in enumerate(chosen)]
+        return numbers, [pairs[int(starts[n]) + i] for n, i in enumerate(chosen)]
 
     @staticmethod
     def max_residual(reg: Registration) -> float:
